@@ -1,0 +1,82 @@
+"""DeepFool (Moosavi-Dezfooli et al., 2016): untargeted, L2.
+
+At the current image x_i, with y the true label, Z the logits and for every
+class k != y: f_k = Z_k - Z_y, w_k = grad Z_k - grad Z_y. The linearised
+nearest boundary is l = argmin_k |f_k| / ||w_k||_2, the step
+r_i = (|f_l| / ||w_l|| + 1e-4) * w_l / ||w_l|| (the reference code's 1e-4),
+and the next image is x_{i+1} = clip(x + (1 + overshoot) * sum_j r_j, 0, 1),
+where the clip keeps images in [0, 1] (the reference works on unbounded
+inputs). Every example stops as soon as the model misclassifies it, or after
+``max_iterations`` steps. All classes are candidates (the reference's
+top-10 for 10-class data). Examples are batched; the Jacobian costs one
+backward pass per class.
+"""
+import tensorflow as tf
+
+from cw_attacks.cw_common import check_positive, is_adversarial
+from cw_attacks.fgsm import check_attack_inputs
+from cw_attacks.result import AttackResult
+
+
+class DeepFool:
+    """Untargeted DeepFool.
+
+    Args:
+        model: Keras model mapping (N, H, W, C) images in [0, 1] to logits (N, K).
+        overshoot: relative overshoot (> 0) of the accumulated step (reference: 0.02).
+        max_iterations: steps per example at most (reference: 50).
+    """
+
+    def __init__(self, model, overshoot=0.02, max_iterations=50):
+        self.model = model
+        self.overshoot = check_positive("overshoot", overshoot)
+        self.max_iterations = check_positive("max_iterations", max_iterations, integer=True)
+
+    def attack(self, x, labels):
+        """Attack a batch.
+
+        Args:
+            x: (N, H, W, C) float32 images in [0, 1].
+            labels: (N,) int true labels; success is any other prediction.
+
+        Returns:
+            `AttackResult`; ``iterations`` counts the linearisation steps.
+        """
+        x, labels = check_attack_inputs(self.model, x, labels)
+        x_adv, success, steps = _deepfool(self.model, tf.constant(x), tf.constant(labels),
+                                          self.overshoot, self.max_iterations)
+        return AttackResult.from_images(x, x_adv.numpy(), success.numpy(), steps.numpy())
+
+
+@tf.function(reduce_retracing=True)
+def _deepfool(model, x, labels, overshoot, max_iterations):
+    """x (B, H, W, C) in [0, 1], labels (B,) -> (x_adv, success (B,), steps (B,))."""
+    num_classes = model.outputs[0].shape[-1]
+    flat = [-1, num_classes, x.shape[1] * x.shape[2] * x.shape[3]]
+    is_label = tf.one_hot(labels, num_classes, on_value=True, off_value=False)
+    total = tf.zeros_like(x)
+    x_adv = x
+    steps = tf.zeros(tf.shape(labels), tf.int32)
+    for _ in tf.range(max_iterations):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x_adv)
+            logits = model(x_adv, training=False)
+            per_class = tf.unstack(logits, num_classes, axis=1)
+        jacobian = tf.reshape(tf.stack([tape.gradient(z, x_adv) for z in per_class], 1), flat)
+        del tape
+        active = tf.logical_not(is_adversarial(logits, labels, False))
+        if not tf.reduce_any(active):
+            break
+        w = jacobian - tf.gather(jacobian, labels, batch_dims=1)[:, None, :]
+        f = logits - tf.gather(logits, labels, batch_dims=1)[:, None]
+        w_norm = tf.norm(w, axis=2) + 1e-12
+        distance = tf.where(is_label, float("inf"), tf.abs(f) / w_norm)
+        nearest = tf.argmin(distance, axis=1, output_type=tf.int32)
+        length = tf.gather(distance, nearest, batch_dims=1) + 1e-4
+        unit = (tf.gather(w, nearest, batch_dims=1)
+                / tf.gather(w_norm, nearest, batch_dims=1)[:, None])
+        step = tf.where(active[:, None], length[:, None] * unit, 0.0)
+        total += tf.reshape(step, tf.shape(x))
+        x_adv = tf.clip_by_value(x + (1 + overshoot) * total, 0.0, 1.0)
+        steps += tf.cast(active, tf.int32)
+    return x_adv, is_adversarial(model(x_adv, training=False), labels, False), steps

@@ -1,0 +1,125 @@
+"""Algorithm 1 of the paper: learn the hypercube radius r on a validation set.
+
+Starting at r = r0, grow r in steps of eps while the RC accuracy on the
+validation set stays >= the point classifier's; return the last r that kept
+it (the algorithm's ``r - eps`` at the first radius that fails).
+"""
+import dataclasses
+import time
+
+import numpy as np
+
+from models.checks import check_images, check_labels, model_input_shape
+from rc_keras.region import (DEFAULT_CHUNK_SIZE, DEFAULT_ERROR_BOUND, DEFAULT_ROUND_SIZE,
+                             RegionClassifier)
+
+
+def radius_key(radius):
+    """The string that names a radius in logs and resume files ("0.030000")."""
+    return f"{radius:.6f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RadiusSearch:
+    """The result of `learn_radius`.
+
+    Attributes:
+        radius: the learned r (pixel units, pixels in [0, 1]).
+        point_accuracy: the point classifier's validation accuracy in [0, 1].
+        curve: ((r, RC validation accuracy), ...) for every radius evaluated,
+            in order; the last entry is the first radius that failed unless
+            ``reached_max_radius``.
+        reached_max_radius: True if the search stopped at ``max_radius``
+            without the accuracy dropping.
+        forward_passes: base-model forward passes spent on the radii
+            evaluated in this call (resumed radii count 0).
+    """
+
+    radius: float
+    point_accuracy: float
+    curve: tuple
+    reached_max_radius: bool
+    forward_passes: int
+
+    def to_dict(self):
+        return {"radius": self.radius, "point_accuracy": self.point_accuracy,
+                "curve": [list(point) for point in self.curve],
+                "reached_max_radius": self.reached_max_radius,
+                "forward_passes": self.forward_passes}
+
+
+def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, *,
+                 max_radius=1.0, seed=0, early_stop=True, error_bound=DEFAULT_ERROR_BOUND,
+                 chunk_size=DEFAULT_CHUNK_SIZE, round_size=DEFAULT_ROUND_SIZE, batch_size=1000,
+                 done=None, on_radius=None):
+    """Algorithm 1 (Cao & Gong 2017, section 5.1): the largest r on the grid
+    r0, r0 + step, ... whose RC validation accuracy is >= the point accuracy.
+
+    Accuracies are compared as integer counts of correct examples. What is
+    reused: the point predictions and the compiled RC graph (only the radius
+    variable changes between radii); r = 0 costs one forward pass per image.
+    With ``seed`` set (default 0), every radius uses the same seeded noise
+    (common random numbers), so the curve is reproducible and smooth in r.
+
+    Args:
+        base_model: Keras point classifier, images -> (N, classes) scores.
+        x_val: float images (N, H, W, C) in [0, 1].
+        y_val: int labels (N,).
+        r0: first radius (paper: 0). step: eps > 0 (paper: 0.01).
+        num_samples: m, points sampled per image (paper: 1,000).
+        max_radius: stop (``reached_max_radius``) after this radius.
+        seed: noise seed of the RC (int), or None for fresh noise.
+        early_stop: use early-stopped voting (`rc_keras.voting`): the exact
+            rule never changes a label; the sequential one changes a vote
+            with probability <= ``error_bound`` per image. False: the
+            paper's fixed m votes ("naive").
+        error_bound, chunk_size, round_size: as in `RegionClassifier`.
+        batch_size: images per graph call.
+        done: optional mapping ``radius_key(r) -> {"correct": int, ...}`` of
+            radii already evaluated (resume): those are not recomputed.
+        on_radius: optional callable(record) called after each newly
+            evaluated radius, record = {"radius", "correct", "accuracy",
+            "forward_passes", "seconds"}.
+
+    Returns:
+        A `RadiusSearch`.
+    """
+    x_val = check_images(x_val, "x_val", model_input_shape(base_model))
+    if not len(x_val):
+        raise ValueError("x_val is empty")
+    scores = base_model.predict(x_val, batch_size=batch_size, verbose=0)
+    y_val = check_labels(y_val, len(x_val), scores.shape[1], "y_val")
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step must be > 0, got {step!r}")
+    if not r0 <= max_radius:
+        raise ValueError(f"max_radius ({max_radius!r}) must be >= r0 ({r0!r})")
+    done = {} if done is None else done
+    point_correct = int(np.sum(np.argmax(scores, axis=1) == y_val))
+    rc = RegionClassifier(base_model, r0, num_samples, chunk_size=chunk_size,
+                          round_size=round_size, seed=seed, early_stop=early_stop,
+                          error_bound=error_bound)
+    curve, passes, k = [], 0, 0
+    while True:
+        radius = round(r0 + k * step, 10)
+        if radius > max_radius + 1e-9:
+            return RadiusSearch(curve[-1][0], point_correct / len(x_val), tuple(curve), True,
+                                passes)
+        key = radius_key(radius)
+        if key in done:
+            correct = int(done[key]["correct"])
+        else:
+            start = time.perf_counter()
+            rc.radius = radius
+            counts = rc.vote_counts(x_val, batch_size)
+            correct = int(np.sum(np.argmax(counts, axis=1) == y_val))
+            spent = int(counts.sum()) if radius > 0 else len(x_val)
+            passes += spent
+            if on_radius is not None:
+                on_radius({"radius": radius, "correct": correct,
+                           "accuracy": correct / len(x_val), "forward_passes": spent,
+                           "seconds": time.perf_counter() - start})
+        curve.append((radius, correct / len(x_val)))
+        if correct < point_correct:
+            return RadiusSearch(round(radius - step, 10), point_correct / len(x_val),
+                                tuple(curve), False, passes)
+        k += 1

@@ -1,0 +1,81 @@
+"""Chunked, resumable attack runs."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cw_attacks import FGSM, run_chunked
+
+
+@pytest.fixture
+def job(tiny_cnn, rng):
+    x = rng.uniform(size=(5, 8, 8, 1)).astype(np.float32)
+    return FGSM(tiny_cnn, eps_grid=(0.1, 0.3, 1.0), bisection_steps=2), x, \
+        (np.argmax(tiny_cnn(x), axis=1) + 1) % 10
+
+
+class _Interrupted(Exception):
+    """Stands for the run being killed."""
+
+
+def _count_calls(monkeypatch, attack, fail_after=None):
+    """Wrap attack.attack to record the chunk sizes it gets, raising after ``fail_after`` calls."""
+    calls, original = [], type(attack).attack.__get__(attack)
+
+    def wrapped(x, labels):
+        if fail_after is not None and len(calls) == fail_after:
+            raise _Interrupted
+        calls.append(len(x))
+        return original(x, labels)
+
+    monkeypatch.setattr(attack, "attack", wrapped)
+    return calls
+
+
+def _assert_same(a, b):
+    for field in ("adversarial", "success", "l0", "l2", "linf", "iterations"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+
+
+def test_resume_skips_finished_chunks_and_returns_the_same_result(job, tmp_path, monkeypatch):
+    attack, x, targets = job
+    lines = []
+    whole = run_chunked(attack, x, targets, tmp_path / "whole", chunk_size=3, log=lines.append)
+    assert len(whole) == 5 and len(lines) == 2 and "chunk 2/2" in lines[1] and "ETA" in lines[1]
+
+    run = tmp_path / "interrupted"
+    calls = _count_calls(monkeypatch, attack, fail_after=1)
+    with pytest.raises(_Interrupted):
+        run_chunked(attack, x, targets, run, chunk_size=3, log=lines.append)
+    assert calls == [3]
+    calls = _count_calls(monkeypatch, attack)
+    resumed = run_chunked(attack, x, targets, run, chunk_size=3, log=lines.append)
+    assert calls == [2]     # only the second chunk ran
+    _assert_same(resumed, whole)
+    calls = _count_calls(monkeypatch, attack)
+    _assert_same(run_chunked(attack, x, targets, run, chunk_size=3, log=lines.append), whole)
+    assert calls == []
+
+    with open(run / "run.json") as f:
+        config = json.load(f)["config"]
+    assert config["attack"]["attack"] == "FGSM" and config["attack"]["eps_grid"] == [0.1, 0.3, 1.0]
+    assert sorted(os.listdir(run)) == ["chunk-00000.npz", "chunk-00001.npz", "chunks.jsonl",
+                                       "run.json"]
+
+
+def test_a_different_run_in_the_same_directory_is_refused(job, tmp_path):
+    attack, x, targets = job
+    run_chunked(attack, x[:2], targets[:2], tmp_path, chunk_size=2, log=lambda line: None)
+    with pytest.raises(ValueError, match="different run"):
+        run_chunked(attack, x[:2], (targets[:2] + 1) % 10, tmp_path, chunk_size=2)
+    with pytest.raises(ValueError, match="different run"):
+        run_chunked(attack, x[:2], targets[:2], tmp_path, chunk_size=1)
+
+
+def test_bad_arguments_are_refused(job, tmp_path):
+    attack, x, targets = job
+    with pytest.raises(ValueError, match="chunk_size"):
+        run_chunked(attack, x, targets, tmp_path, chunk_size=0)
+    with pytest.raises(ValueError, match="labels"):
+        run_chunked(attack, x, targets[:3], tmp_path)

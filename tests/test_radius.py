@@ -1,0 +1,83 @@
+"""Algorithm 1 (`learn_radius`) on a toy problem, and the radius CLI with resume."""
+import json
+
+import numpy as np
+import pytest
+
+import rc_keras.radius
+import rc_keras.search
+from rc_keras import learn_radius
+from rc_keras.radius import main
+from test_rc_toys import constant_model, mean_threshold_model
+
+
+def _toy():
+    """64-pixel images, class 1 iff the mean pixel > 0.225; a flat 0.2 image (class 0)
+    and a flat 0.8 image (class 1). The 0.2 image's box is [0, 0.2 + r] once r > 0.2,
+    whose mean (0.2 + r) / 2 crosses 0.225 at r = 0.25: RC gets it right for r <= 0.2
+    and wrong for r >= 0.3 (the sample mean of 64 pixels is within 0.02 of the box mean)."""
+    model = mean_threshold_model((8, 8, 1), 0.225)
+    x = np.stack([np.full((8, 8, 1), 0.2), np.full((8, 8, 1), 0.8)]).astype(np.float32)
+    return model, x, np.array([0, 1])
+
+
+@pytest.mark.parametrize("early_stop", [True, False])
+def test_learn_radius_returns_the_last_radius_that_keeps_accuracy(early_stop):
+    model, x, y = _toy()
+    result = learn_radius(model, x, y, r0=0.0, step=0.1, num_samples=200, early_stop=early_stop)
+    assert result.radius == pytest.approx(0.2)
+    assert result.point_accuracy == 1.0
+    assert [r for r, _ in result.curve] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert [a for _, a in result.curve] == [1.0, 1.0, 1.0, 0.5]
+    assert not result.reached_max_radius
+    assert result.forward_passes > 0
+
+
+def test_learn_radius_stops_at_max_radius_and_resumes():
+    model, x, y = _toy()
+    seen = []
+    result = learn_radius(model, x, y, step=0.1, num_samples=50, max_radius=0.2,
+                          on_radius=seen.append)
+    assert result.reached_max_radius and result.radius == pytest.approx(0.2)
+    assert [s["radius"] for s in seen] == pytest.approx([0.0, 0.1, 0.2])
+    assert seen[0]["forward_passes"] == 2         # r = 0: one pass per image
+    done = {"0.000000": {"correct": 2}, "0.100000": {"correct": 2}}
+    again = learn_radius(model, x, y, step=0.1, num_samples=50, max_radius=0.2, done=done)
+    assert again.curve == result.curve
+
+
+def test_learn_radius_rejects_bad_arguments():
+    model, x, y = _toy()
+    with pytest.raises(ValueError, match="step"):
+        learn_radius(model, x, y, step=0.0)
+    with pytest.raises(ValueError, match="y_val"):
+        learn_radius(model, x, y[:1])
+    with pytest.raises(ValueError, match="max_radius"):
+        learn_radius(model, x, y, r0=0.5, max_radius=0.1)
+
+
+def test_cli_writes_curve_and_figure_and_resumes(mnist, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(rc_keras.radius, "load_dataset", lambda name, data_dir=None: mnist)
+    model_path = str(tmp_path / "constant.keras")
+    constant_model((28, 28, 1), 1).save(model_path)
+    out = tmp_path / "out"
+    argv = ["--dataset", "mnist", "--model", model_path, "--out", str(out), "--limit", "20",
+            "--num-samples", "8", "--max-radius", "0.02"]
+    result = main(argv)
+    assert result.reached_max_radius and len(result.curve) == 3
+    assert len((out / "steps.jsonl").read_text().splitlines()) == 3
+    saved = json.loads((out / "radius.json").read_text())
+    assert saved["radius"] == pytest.approx(0.02) and len(saved["curve"]) == 3
+    assert saved["run"]["config"]["limit"] == 20 and saved["run"]["data"]["dataset"] == "mnist"
+    assert (out / "figure4.png").stat().st_size > 0
+
+    # a re-run computes nothing that is finished, and a longer one only the new radius
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished radius was recomputed")
+    with monkeypatch.context() as patch:
+        patch.setattr(rc_keras.search.RegionClassifier, "vote_counts", refuse)
+        assert main(argv).curve == result.curve
+    main(argv[:-1] + ["0.03"])
+    assert len((out / "steps.jsonl").read_text().splitlines()) == 4
+    with pytest.raises(SystemExit, match="num_samples"):
+        main(argv[:-3] + ["9", "--max-radius", "0.02"])
