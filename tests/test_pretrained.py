@@ -4,9 +4,11 @@ import pytest
 from models import load_pretrained, pretrained_record
 
 
+# Floors sit a little under the measured accuracies (MNIST 99.39%, CIFAR-10 82.0%),
+# so a broken file or loader fails while the slice's sampling noise does not.
 @pytest.mark.parametrize("name, dataset, slice_size, floor", [
     ("mnist", "mnist", 2000, 0.99),
-    ("cifar10", "cifar10", 500, 0.80),
+    ("cifar10", "cifar10", 500, 0.78),
 ])
 def test_shipped_weights_are_accurate_on_a_slice(name, dataset, slice_size, floor, request):
     from models.data import load_dataset
