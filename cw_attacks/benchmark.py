@@ -134,6 +134,7 @@ def table(model, dataset, name, images, out_dir, profile="reference", log=print)
     log_file = JsonLines(os.path.join(out_dir, f"{name}.jsonl"))
     attack = build(name, model, profile)
     norm = NORM[name]
+    run = run_record({"attack": name, "images": images, "profile": profile}, None, dataset.record())
     for index in correct_test_images(model, dataset, images):
         key = f"test-{index:05d}"
         if log_file.done(key):
@@ -160,8 +161,7 @@ def table(model, dataset, name, images, out_dir, profile="reference", log=print)
                    "paper": dict(zip(("success_rate_percent", "mean_noise"),
                                      ATTACKS[name].paper or ())),
                    "model": pretrained_record("mnist"),
-                   "run": run_record({"attack": name, "images": images, "profile": profile}, None,
-                                     dataset.record())}
+                   "run": run}
         write_json(os.path.join(out_dir, f"{name}-summary.json"), summary)
         log(f"{name}: {len(records)} images, {len(success)} examples, "
             f"SR {summary['success_rate']:.3f}, "

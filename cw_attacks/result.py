@@ -13,9 +13,11 @@ L0_THRESHOLD = 1e-4
 
 def noise_norms(x, x_adv, l0_threshold=L0_THRESHOLD):
     """Per-example (l0, l2, linf) of x_adv - x, each an (N,) float array."""
-    delta = (np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).reshape(len(x), -1)
-    pixels = np.abs(np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).max(axis=-1)
-    l0 = (pixels.reshape(len(x), -1) > l0_threshold).sum(axis=1).astype(np.float64)
+    delta = np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)
+    n, per_image = len(delta), int(np.prod(delta.shape[1:-1]))  # explicit sizes: N may be 0
+    pixels = np.abs(delta).max(axis=-1).reshape(n, per_image)
+    delta = delta.reshape(n, per_image * delta.shape[-1])
+    l0 = (pixels > l0_threshold).sum(axis=1).astype(np.float64)
     return l0, np.sqrt((delta ** 2).sum(axis=1)), np.abs(delta).max(axis=1, initial=0.0)
 
 
