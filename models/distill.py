@@ -4,6 +4,14 @@ Defensive distillation (Papernot et al., 2016): train a teacher with the
 softmax at temperature T, relabel the training set with the teacher's
 softmax(logits / T), train a student of the same architecture at T on those
 soft labels, and deploy the student's logits at T = 1.
+
+Measured with the CW MNIST net at T = 100: the SGD recipe (lr 0.01,
+momentum 0.9) stays at chance accuracy (10.6%, 11.6% after epochs 1 and 2),
+since softmax(logits / 100) starts flat and its gradient is 100 times
+smaller; scaling the loss by T instead makes SGD kill every ReLU within an
+epoch (constant outputs). Adam (lr 1e-3), whose steps do not depend on the
+loss scale, reaches 90% training accuracy in 2 epochs of 12,800 images, so
+the distillation runs use ``--optimizer adam``.
 """
 import keras
 import numpy as np

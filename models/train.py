@@ -16,6 +16,9 @@ Recipes (`RECIPES`):
            Adam, chosen to fit a CPU budget.
 ``--temperature T`` trains on softmax(logits / T); ``--teacher PATH`` replaces
 the training labels with that model's softmax(logits / T) (distillation).
+``--optimizer adam --learning-rate 0.001`` is what distillation at T = 100
+needs (see models/distill.py). ``--extra-train FILE.npz`` appends the arrays
+"x" and "y" of that file to the training set (adversarial training).
 """
 import argparse
 import dataclasses
@@ -29,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from models.checks import check_images, check_labels
 from models.cw_mnist import build_cw_mnist
 from models.data import DATASETS, NUM_CLASSES, load_dataset
 from models.records import package_versions, write_json
@@ -48,6 +52,7 @@ class Recipe:
     one_cycle: bool = False       # linear warm-up then linear decay to 0
     warmup_epochs: int = 0
     augment: bool = False         # random 10% shifts and horizontal flips
+    optimizer: str = "sgd"        # "sgd" (Nesterov momentum) or "adam" (momentum unused)
 
 
 RECIPES = {
@@ -115,9 +120,26 @@ def accuracy(model, x, y, batch_size=1000):
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
+def make_optimizer(recipe):
+    if recipe.optimizer == "sgd":
+        return keras.optimizers.SGD(recipe.learning_rate, momentum=recipe.momentum, nesterov=True)
+    if recipe.optimizer == "adam":
+        return keras.optimizers.Adam(recipe.learning_rate)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}; expected 'sgd' or 'adam'")
+
+
+def load_extra_train(path, image_shape):
+    """(x, y) of an ``--extra-train`` file: "x" (N, H, W, C) float32 in [0, 1], "y" (N,) ints."""
+    with np.load(path) as data:
+        if "x" not in data or "y" not in data:
+            raise ValueError(f"{path}: expected arrays 'x' and 'y', found {sorted(data.files)}")
+        x, y = check_images(data["x"], "x", expected_shape=image_shape), data["y"]
+    return x, check_labels(y, len(x), NUM_CLASSES, "y")
+
+
 def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teacher=None,
           data_dir=None, checkpoint_dir=None, train_limit=None, verbose="auto",
-          command=None):
+          command=None, optimizer=None, learning_rate=None, extra_train=None):
     """Train (or resume training) one model and write ``out`` and its JSON record.
 
     Args:
@@ -131,13 +153,18 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
         checkpoint_dir: where per-epoch checkpoints live (default
             ``<out>.ckpt/``); an existing checkpoint is resumed.
         train_limit: train on the first N training images only (quick tests).
+        optimizer, learning_rate: override the recipe's ("sgd" or "adam").
+        extra_train: ``.npz`` with "x" and "y" appended to the training set
+            (e.g. one DeepFool example per training image).
 
     Returns:
         The JSON record (dict).
     """
     if dataset not in RECIPES:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
-    recipe = dataclasses.replace(RECIPES[dataset], **({"epochs": epochs} if epochs else {}))
+    overrides = {"epochs": epochs, "optimizer": optimizer, "learning_rate": learning_rate}
+    recipe = dataclasses.replace(RECIPES[dataset],
+                                 **{k: v for k, v in overrides.items() if v is not None})
     out = out or f"{dataset}.keras"
     if not out.endswith(".keras"):
         raise ValueError(f"out must end with .keras, got {out!r}")
@@ -147,6 +174,9 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
 
     data = load_dataset(dataset, data_dir=data_dir)
     x_train, y_train = data.x_train[:train_limit], data.y_train[:train_limit]
+    if extra_train:
+        x_extra, y_extra = load_extra_train(extra_train, x_train.shape[1:])
+        x_train, y_train = np.concatenate([x_train, x_extra]), np.concatenate([y_train, y_extra])
     targets = keras.utils.to_categorical(y_train, NUM_CLASSES).astype(np.float32)
     if teacher:
         targets = soft_labels(keras.models.load_model(teacher, compile=False), x_train, temperature)
@@ -162,8 +192,7 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
     else:
         model = build_model(recipe.architecture)
         model.compile(
-            optimizer=keras.optimizers.SGD(recipe.learning_rate, momentum=recipe.momentum,
-                                           nesterov=True),
+            optimizer=make_optimizer(recipe),
             loss=TemperatureCrossEntropy(temperature),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
@@ -183,6 +212,7 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
         "command": command or "python -m models.train " + shlex.join(sys.argv[1:]),
         "dataset": data.record(), "recipe": dataclasses.asdict(recipe),
         "seed": seed, "temperature": temperature, "teacher": teacher,
+        "extra_train": extra_train,
         "train_images": len(x_train), "epochs": recipe.epochs,
         "validation_accuracy": accuracy(model, data.x_val, data.y_val),
         "test_accuracy": accuracy(model, data.x_test, data.y_test),
@@ -209,10 +239,15 @@ def main(argv=None):
     parser.add_argument("--data-dir", help="folder with mnist.npz / cifar10.npz (default $RC_DATA_DIR)")
     parser.add_argument("--checkpoint-dir", help="default <out without .keras>.ckpt")
     parser.add_argument("--train-limit", type=int, help="use only the first N training images")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), help="override the recipe's")
+    parser.add_argument("--learning-rate", type=float, help="override the recipe's")
+    parser.add_argument("--extra-train", help=".npz with x, y appended to the training set")
     args = parser.parse_args(argv)
     train(dataset=args.dataset, out=args.out, epochs=args.epochs, seed=args.seed,
           temperature=args.temperature, teacher=args.teacher, data_dir=args.data_dir,
-          checkpoint_dir=args.checkpoint_dir, train_limit=args.train_limit)
+          checkpoint_dir=args.checkpoint_dir, train_limit=args.train_limit,
+          optimizer=args.optimizer, learning_rate=args.learning_rate,
+          extra_train=args.extra_train)
 
 
 if __name__ == "__main__":

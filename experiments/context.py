@@ -1,0 +1,110 @@
+"""What every experiment module needs: data, classifiers, the image sample, records.
+
+``Experiment(dataset, profile)`` loads the dataset and the shipped point
+classifiers that exist in this checkout, wraps the point network in the
+region-based classifier, draws the protocol's benign images, and hands out
+`AttackRecords` under the run's results directory.
+"""
+import os
+import time
+
+import numpy as np
+
+from cw_attacks.benchmark import build
+from cw_attacks.compose import combine
+from experiments.attack_records import AttackRecords
+from experiments.protocol import (ATTACK_SETTINGS, IMAGE_SEED, POINT_CLASSIFIERS, WEIGHTS, get_profile,
+                                  region_radius, results_dir, select_images)
+from models import load_dataset, load_pretrained
+from models.pretrained import PRETRAINED, pretrained_record
+from models.records import write_json
+from rc_keras import RegionClassifier
+
+
+def predict_labels(model, x, batch_size=1000):
+    """Argmax labels (N,) of a logits model on images (N, H, W, C)."""
+    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
+
+
+class Experiment:
+    """One dataset under one profile (see `experiments.protocol`).
+
+    Attributes:
+        data: the `Dataset`; profile: the `Profile`; out: results directory.
+        models: name -> Keras logits model, for the point classifiers shipped.
+        missing: point classifiers whose weights are not in this checkout.
+        region: the `RegionClassifier` around models["point"].
+        radius, radius_source: its radius and where it came from.
+        images: (profile.images,) test indices of the benign sample.
+    """
+
+    def __init__(self, dataset, profile="quick", images=None, data_dir=None, out=None, log=print):
+        self.profile = get_profile(profile, images) if isinstance(profile, str) else profile
+        self.dataset, self.log = dataset, log
+        self.data = load_dataset(dataset, data_dir=data_dir)
+        self.out = out or results_dir(dataset, self.profile)
+        os.makedirs(self.out, exist_ok=True)
+        self.models, self.missing = {}, []
+        for name in POINT_CLASSIFIERS:
+            weights = WEIGHTS[(dataset, name)]
+            try:
+                self.models[name] = load_pretrained(weights)
+            except (FileNotFoundError, ValueError):
+                self.missing.append(name)
+        if "point" in self.missing:
+            raise FileNotFoundError(f"the shipped {dataset} point classifier is missing")
+        if self.missing:
+            log(f"not in this checkout, skipped: {', '.join(self.missing)}")
+        self.radius, self.radius_source = region_radius(dataset)
+        self.region = RegionClassifier(self.models["point"], self.radius,
+                                       self.profile.num_samples, seed=self.profile.rc_seed,
+                                       early_stop=True)
+        point_labels = predict_labels(self.models["point"], self.data.x_test)
+        self.images = select_images(point_labels, self.data.y_test, self.profile.images)
+
+    def judge(self, classifier):
+        """Images -> labels of ``classifier`` ("region" or a point classifier)."""
+        if classifier == "region":
+            return self.region.predict_labels
+        return lambda x: predict_labels(self.models[classifier], x)
+
+    def records(self, classifier, name):
+        return AttackRecords(os.path.join(self.out, "attacks", classifier), name)
+
+    def attack(self, classifier, name, images=None, targeted=True, records_name=None,
+               **overrides):
+        """`AttackResult` of attack ``name`` (cw_attacks.benchmark.ATTACKS) on a point classifier.
+
+        Runs what is not recorded yet on ``images`` (default: the sample), in
+        the records ``records_name`` (default ``name``). ``overrides`` are
+        constructor arguments (e.g. confidence=20); give such a run its own
+        ``records_name``.
+        """
+        images = self.images if images is None else images
+        attack = build(name, self.models[classifier], self.profile.attack_settings,
+                       **{**ATTACK_SETTINGS.get(name, {}), **overrides})
+        return self.records(classifier, records_name or name).run(
+            attack, self.data.x_test, self.data.y_test, images, targeted=targeted,
+            images_per_call=self.profile.images_per_call, seed=IMAGE_SEED,
+            data_record=self.data.record(), log=self.log)
+
+    def transferred(self, result, images, labels, norm, targeted=True):
+        """The point classifier's examples judged by the region-based classifier."""
+        x = self.data.x_test[np.repeat(images, len(labels) // len(images))]
+        return combine([result], x, labels, self.judge("region"), norm, targeted)
+
+    def model_records(self):
+        """Training records of the classifiers used, for run records."""
+        return {name: pretrained_record(WEIGHTS[(self.dataset, name)]) for name in self.models
+                if WEIGHTS[(self.dataset, name)] in PRETRAINED}
+
+    def write_run_record(self, part, config, seconds):
+        """<out>/<part>.run.json: config, seed, versions, data, models, radius, wall time."""
+        from models.records import run_record
+        record = run_record({"profile": self.profile.__dict__, **config}, IMAGE_SEED,
+                            self.data.record())
+        record.update({"images": self.images.tolist(), "radius": self.radius,
+                       "radius_source": self.radius_source, "models": self.model_records(),
+                       "missing_classifiers": self.missing, "wall_seconds": round(seconds, 1),
+                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        write_json(os.path.join(self.out, f"{part}.run.json"), record)
