@@ -16,7 +16,7 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/python -m experiments.quickstart
+	$(VENV)/bin/python -m experiments.reproduce --dataset mnist --profile quick
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest

@@ -11,12 +11,11 @@ time across all attacks, so a run stopped early has every attack on the
 same images; records resume (experiments.attack_records). Writes
 table4.json / table4.md and table4.run.json under the results directory.
 """
-import argparse
 import time
 
-from experiments.context import Experiment
+from experiments.cli import experiment_from, parser
 from experiments.paper_values import TABLE4, TABLE4_COLUMNS, paper_cells
-from experiments.protocol import POINT_CLASSIFIERS, PROFILES
+from experiments.protocol import POINT_CLASSIFIERS
 from experiments.tables import cell, render, save
 
 # column -> (attack in cw_attacks.benchmark.ATTACKS, norm of its noise)
@@ -52,7 +51,7 @@ def measure(experiment, classifiers):
 
 
 def run(experiment, classifiers=None):
-    """Attack, measure, write table4.{json,md,run.json}; returns the cells."""
+    """Attack, measure, write table4.{json,md,run.json}; returns the Markdown."""
     began = time.time()
     classifiers = [c for c in (classifiers or POINT_CLASSIFIERS) if c in experiment.models]
     attack_all(experiment, classifiers)
@@ -66,20 +65,15 @@ def run(experiment, classifiers=None):
     save(experiment.out, "table4", measured, markdown)
     experiment.write_run_record("table4", {"classifiers": classifiers}, time.time() - began)
     experiment.log(markdown)
-    return measured
+    return markdown
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=("mnist", "cifar10"), default="mnist")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--images", type=int, help="the first N images of the profile's draw")
-    parser.add_argument("--classifiers", help="comma-separated point classifiers "
-                                              f"(default: {','.join(POINT_CLASSIFIERS)})")
-    parser.add_argument("--data-dir")
-    args = parser.parse_args(argv)
-    experiment = Experiment(args.dataset, args.profile, args.images, data_dir=args.data_dir)
-    run(experiment, args.classifiers.split(",") if args.classifiers else None)
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--classifiers", help="comma-separated point classifiers "
+                                         f"(default: {','.join(POINT_CLASSIFIERS)})")
+    args = p.parse_args(argv)
+    run(experiment_from(args), args.classifiers.split(",") if args.classifiers else None)
 
 
 if __name__ == "__main__":

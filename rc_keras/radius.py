@@ -22,7 +22,7 @@ from rc_keras.search import learn_radius, radius_key
 
 # Settings that change the numbers in steps.jsonl; the others (max radius,
 # batch and chunk sizes) only change how far or how fast the search goes.
-RESULT_SETTINGS = ("dataset", "model", "model_sha256", "data", "limit", "num_samples", "r0",
+RESULT_SETTINGS = ("dataset", "model_sha256", "data", "limit", "num_samples", "r0",
                    "step", "seed", "early_stop", "error_bound", "round_size")
 
 
