@@ -1,4 +1,4 @@
-"""Throughput of the attacks on the shipped MNIST model, and the CW rows of the paper's table.
+"""Throughput of the attacks on the shipped MNIST model (examples per second).
 
 Speed (examples per second, wall clock, tracing included):
 
@@ -10,11 +10,8 @@ examples (the first correctly classified test images x their 9 wrong
 labels); those marked ``one_at_a_time`` also run with batch_size=1 on
 --single examples. Adding an attack is one line in `ATTACKS`.
 
-Success rate and noise (paper Table 4, point-based row), one image (its 9
-targets) at a time, resumable, a summary rewritten after every image:
-
-    python -m cw_attacks.benchmark --table CW-L2 --images 20 \\
-        --out experiments/results/cw_mnist_table
+Success rates and noise under the paper's protocol (Table 4) are measured
+by ``python -m experiments.table4``.
 """
 import argparse
 import collections
@@ -28,21 +25,20 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 Entry = collections.namedtuple(
-    "Entry", "module cls reference quick targeted one_at_a_time paper",
-    defaults=({}, {}, True, False, None))
+    "Entry", "module cls reference quick targeted one_at_a_time",
+    defaults=({}, {}, True, False))
 
-# name -> how to build and run it; `reference`/`quick` are constructor kwargs;
-# `paper`: (SR %, mean noise) of the paper's Table 4, point-based row, MNIST.
+# name -> how to build and run it; `reference`/`quick` are constructor kwargs.
 ATTACKS = {
     "CW-L2": Entry("cw_attacks.l2", "CarliniL2",
-                   quick={"binary_search_steps": 5, "max_iterations": 1000}, paper=(100, 2.01)),
+                   quick={"binary_search_steps": 5, "max_iterations": 1000}),
     "CW-L0": Entry("cw_attacks.l0", "CarliniL0", quick={"max_iterations": 100},
-                   one_at_a_time=True, paper=(100, 18.8)),
+                   one_at_a_time=True),
     "CW-Linf": Entry("cw_attacks.linf", "CarliniLinf", quick={"max_iterations": 100},
-                     one_at_a_time=True, paper=(100, 0.188)),
-    "FGSM": Entry("cw_attacks.fgsm", "FGSM", paper=(38, 0.276)),
-    "IGSM": Entry("cw_attacks.igsm", "IGSM", paper=(99.9, 0.183)),
-    "JSMA": Entry("cw_attacks.jsma", "JSMA", paper=(100, 72.3)),
+                     one_at_a_time=True),
+    "FGSM": Entry("cw_attacks.fgsm", "FGSM"),
+    "IGSM": Entry("cw_attacks.igsm", "IGSM"),
+    "JSMA": Entry("cw_attacks.jsma", "JSMA"),
     "DeepFool": Entry("cw_attacks.deepfool", "DeepFool", targeted=False),
 }
 NORM = {"CW-L2": "l2", "CW-L0": "l0", "CW-Linf": "linf", "FGSM": "linf", "IGSM": "linf",
@@ -119,55 +115,6 @@ def speed(model, dataset, profiles, examples, single, log=print):
     return rows
 
 
-def table(model, dataset, name, images, out_dir, profile="reference", log=print):
-    """Targeted SR and noise of attack `name` on the first `images` correct test images.
-
-    Writes, under out_dir: ``<name>.jsonl`` (one record per image: its 9
-    targets' success, l0, l2, linf, iterations and seconds; resumable),
-    ``<name>-adversarial.npz`` and ``<name>-summary.json`` (rewritten after
-    every image, so a run stopped early still has an exact summary of the
-    images done).
-    """
-    from models.records import JsonLines, run_record, write_json
-    from models.pretrained import pretrained_record
-    os.makedirs(out_dir, exist_ok=True)
-    log_file = JsonLines(os.path.join(out_dir, f"{name}.jsonl"))
-    attack = build(name, model, profile)
-    norm = NORM[name]
-    run = run_record({"attack": name, "images": images, "profile": profile}, None, dataset.record())
-    for index in correct_test_images(model, dataset, images):
-        key = f"test-{index:05d}"
-        if log_file.done(key):
-            continue
-        x, targets, _, _ = targeted_examples(dataset, [index])
-        result, seconds = timed(attack, x, targets)
-        log_file.append(key, {"test_index": int(index), "label": int(dataset.y_test[index]),
-                              "targets": targets.tolist(), "seconds": seconds,
-                              "success": result.success.tolist(), "l0": result.l0.tolist(),
-                              "l2": result.l2.tolist(), "linf": result.linf.tolist(),
-                              "iterations": result.iterations.tolist()})
-        np.savez_compressed(os.path.join(out_dir, f"{name}-{key}.npz"),
-                            adversarial=result.adversarial)
-        records = list(log_file.records.values())
-        success = np.concatenate([r["success"] for r in records])
-        noise = np.concatenate([r[norm] for r in records])[success]
-        summary = {"attack": name, "profile": profile, "norm": norm,
-                   "parameters": {k: v for k, v in vars(attack).items()
-                                  if not k.startswith("_") and isinstance(v, (bool, int, float))},
-                   "images": len(records), "examples": int(len(success)),
-                   "success_rate": float(success.mean()),
-                   "mean_noise": float(noise.mean()) if len(noise) else None,
-                   "wall_seconds": float(sum(r["seconds"] for r in records)),
-                   "paper": dict(zip(("success_rate_percent", "mean_noise"),
-                                     ATTACKS[name].paper or ())),
-                   "model": pretrained_record("mnist"),
-                   "run": run}
-        write_json(os.path.join(out_dir, f"{name}-summary.json"), summary)
-        log(f"{name}: {len(records)} images, {len(success)} examples, "
-            f"SR {summary['success_rate']:.3f}, "
-            f"mean {norm} {summary['mean_noise']}, {summary['wall_seconds']:.0f} s so far")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="quick profile only, fewer examples")
@@ -176,18 +123,10 @@ def main(argv=None):
     parser.add_argument("--single", type=int,
                         help="one-at-a-time examples (default 10; 4 with --quick)")
     parser.add_argument("--json", help="also write the speed rows to this JSON file")
-    parser.add_argument("--table", choices=sorted(n for n, e in ATTACKS.items() if e.targeted),
-                        help="measure the targeted SR and noise of this attack")
-    parser.add_argument("--images", type=int, default=20, help="--table: test images (x 9 targets)")
-    parser.add_argument("--profile", choices=("reference", "quick"), default="reference")
-    parser.add_argument("--out", default=os.path.join("experiments", "results", "cw_mnist_table"))
     args = parser.parse_args(argv)
 
     from models import load_dataset, load_pretrained
     model, dataset = load_pretrained("mnist"), load_dataset("mnist")
-    if args.table:
-        table(model, dataset, args.table, args.images, args.out, args.profile)
-        return
     rows = speed(model, dataset, ["quick"] if args.quick else ["reference", "quick"],
                  args.examples or (18 if args.quick else 100),
                  args.single or (4 if args.quick else 10))

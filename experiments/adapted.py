@@ -22,9 +22,9 @@ import numpy as np
 
 from cw_attacks.compose import adapt, combine, take, wrong_targets
 from cw_attacks.result import AttackResult
-from experiments.examples import (cached_judge, class_rows, finish, grid_table, markdown_table,
-                                  number, part_main, render_grid)
-from experiments.tables import cell
+from experiments.cli import main_for
+from experiments.examples import class_rows, grid_table, render_grid
+from experiments.tables import cell, finish, markdown_table, number
 
 # column -> (records on "point", norm of its noise)
 ATTACKS = {"T-CW-L0-A": ("CW-L0", "l0"), "T-CW-L2-A": ("CW-L2", "l2"),
@@ -113,7 +113,7 @@ def run(experiment):
     """Figures 8 and 9; writes figure8/9.png and adapted.{json,md}; returns the markdown."""
     began = time.time()
     results = {column: experiment.attack("point", name) for column, (name, _) in ATTACKS.items()}
-    judge = cached_judge(experiment.judge("region"))
+    judge = experiment.judge("region")
     measured = measure(experiment, results, judge)
     dataset, n = experiment.dataset, len(experiment.images)
     plot(os.path.join(experiment.out, "figure8.png"), measured,
@@ -151,7 +151,7 @@ def run(experiment):
 
 
 def main(argv=None):
-    part_main(run, __doc__, argv)
+    main_for(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

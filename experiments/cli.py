@@ -17,9 +17,9 @@ def parser(description):
     return p
 
 
-def experiment_from(args):
+def experiment_from(args, log=print):
     return Experiment(args.dataset, args.profile, args.images, data_dir=args.data_dir,
-                      out=args.out)
+                      out=args.out, log=log)
 
 
 def main_for(run, description, argv=None):

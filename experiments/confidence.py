@@ -20,8 +20,8 @@ import time
 import numpy as np
 
 from cw_attacks.compose import best_over_targets, combine, wrong_targets
-from experiments.examples import cached_judge, finish, markdown_table, number, part_main
-from experiments.tables import cell
+from experiments.cli import main_for
+from experiments.tables import cell, finish, markdown_table, number
 
 JUDGES = {"point": "Point-based", "region": "Region-based"}
 
@@ -49,8 +49,8 @@ def measure(experiment, results):
     x_images = experiment.data.x_test[images]
     index, targets = wrong_targets(true)
     x = x_images[index]
-    judges = {"point": cached_judge(experiment.judge("point")),
-              "region": cached_judge(experiment.judge("region"))}
+    judges = {"point": experiment.judge("point"),
+              "region": experiment.judge("region")}
     measured = {"targeted": {j: {} for j in judges}, "untargeted": {j: {} for j in judges}}
     for k, result in results.items():
         for name, judge in judges.items():
@@ -93,25 +93,17 @@ def table(cells):
     return markdown_table(["k", "point SR", "point noise", "RC SR", "RC noise"], rows)
 
 
-def first_full(cells):
-    """(k, noise) at the smallest k where the RC success rate reaches 100%, or None."""
-    for k in sorted(cells["region"]):
-        if cells["region"][k]["sr"] >= 100.0:
-            return k, cells["region"][k]["noise"]
-    return None
-
-
 def summary(cells):
-    """A sentence: where RC reaches 100% SR and its noise relative to k = 0 on the point."""
-    full, base = first_full(cells), cells["point"].get(min(cells["point"]), {}).get("noise")
-    if full is None:
-        best = max(cells["region"], key=lambda k: cells["region"][k]["sr"])
-        return (f"Measured: RC never reaches 100% SR here; its best is "
-                f"{number(cells['region'][best]['sr'])}% at k = {best:g}.")
-    k, noise = full
+    """A sentence: the RC success rate reached (100% or its best), at which k, with what noise."""
+    region, k0 = cells["region"], min(cells["point"])
+    full = [k for k in sorted(region) if region[k]["sr"] >= 100.0]
+    k = full[0] if full else max(region, key=lambda k: (region[k]["sr"], -k))
+    reached = ("reaches 100% SR" if full else
+               f"never reaches 100% SR here; its best is {number(region[k]['sr'])}%")
+    noise, base = region[k]["noise"], cells["point"][k0]["noise"]
     extra = (f", with {100 * (noise / base - 1):.0f}% more mean L2 noise than the point "
-             f"classifier needs at k = {min(cells['point']):g}") if noise and base else ""
-    return f"Measured: RC reaches 100% SR at k = {k:g}{extra}."
+             f"classifier needs at k = {k0:g}") if noise and base else ""
+    return f"Measured: RC {reached} at k = {k:g}{extra}."
 
 
 def run(experiment):
@@ -150,7 +142,7 @@ def run(experiment):
 
 
 def main(argv=None):
-    part_main(run, __doc__, argv)
+    main_for(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

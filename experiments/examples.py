@@ -13,101 +13,18 @@ label (the target; the true label on the diagonal), red otherwise.
 Writes figure1.png, figure5.png, examples.json, examples.md and
 examples.run.json under the results directory.
 
-The grid drawing (`render_grid`) and the small helpers every figure part
-uses (`markdown_table`, `finish`, `part_main`, `cached_judge`, `plain`) live
-here; `experiments.adapted` (Figure 9) and the other figure parts import them.
+The grid drawing (`render_grid`) is shared with `experiments.adapted` (Figure 9).
 """
-import argparse
-import hashlib
 import os
 import time
 
 import numpy as np
 
 from cw_attacks.compose import wrong_targets
-from experiments.protocol import PROFILES
-from models.records import write_json
+from experiments.cli import main_for
+from experiments.tables import finish, markdown_table
 
 FIGURE5_CONFIDENCE = 20
-
-
-# ----------------------------------------------------------------- shared helpers
-
-def plain(value):
-    """``value`` with numpy scalars/arrays made JSON-ready and NaN made None."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return plain(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def number(value, digits=3):
-    """A table entry: "–" for None/NaN, else ``digits`` significant digits."""
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    return f"{value:.{digits}g}"
-
-
-def markdown_table(header, rows):
-    """A Markdown table (string) from a header list and rows of cells."""
-    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def cached_judge(judge):
-    """``judge`` memoised per image (by its bytes): each distinct image is judged once.
-
-    The region-based classifier of an `Experiment` is seeded, so its label is
-    a fixed function of the image and memoising changes no label; it saves
-    judging the same examples again (targeted, then untargeted; the grids).
-    """
-    memo = {}
-
-    def judge_cached(images):
-        images = np.ascontiguousarray(images, np.float32)
-        keys = [hashlib.sha1(image.tobytes()).hexdigest() for image in images]
-        first = {}  # each image not judged yet -> its first row
-        for i, key in enumerate(keys):
-            if key not in memo:
-                first.setdefault(key, i)
-        if first:
-            rows = list(first.values())
-            for key, label in zip(first, np.asarray(judge(images[rows]))):
-                memo[key] = int(label)
-        return np.asarray([memo[key] for key in keys], np.int64)
-
-    return judge_cached
-
-
-def finish(experiment, part, data, markdown, config, began):
-    """Write <part>.json and <part>.md and the run record; return the markdown."""
-    write_json(os.path.join(experiment.out, f"{part}.json"), plain(data))
-    with open(os.path.join(experiment.out, f"{part}.md"), "w") as f:
-        f.write(markdown)
-    experiment.write_run_record(part, config, time.time() - began)
-    experiment.log(markdown)
-    return markdown
-
-
-def part_main(run, doc, argv=None):
-    """The command line every figure part shares (see table4.main)."""
-    from experiments.context import Experiment
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--dataset", choices=("mnist", "cifar10"), default="mnist")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--images", type=int, help="the first N images of the profile's draw")
-    parser.add_argument("--data-dir")
-    args = parser.parse_args(argv)
-    experiment = Experiment(args.dataset, args.profile, args.images, data_dir=args.data_dir)
-    return run(experiment)
 
 
 # ----------------------------------------------------------------- the grid
@@ -157,18 +74,25 @@ def render_grid(experiment, path, rows, examples, success, title, judge=None):
     keys = sorted(cells)
     labels = dict(zip(keys, judge(np.stack([cells[k] for k in keys])))) if keys else {}
 
-    fig, axes = plt.subplots(num_classes, num_classes,
-                             figsize=(0.75 * num_classes, 0.8 * num_classes + 0.4))
+    present = [index is not None for index in rows]
+    heights = [1.0 if p else 0.3 for p in present]
+    fig, axes = plt.subplots(num_classes, num_classes, squeeze=False,
+                             gridspec_kw={"height_ratios": heights},
+                             figsize=(0.75 * num_classes, 0.8 * sum(heights) + 0.7))
     for i in range(num_classes):
         for j in range(num_classes):
             ax = axes[i, j]
-            ax.set_xticks([]), ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
+            ax.axis("off")
+            if j == 0:
+                ax.text(-0.12, 0.5, str(i), fontsize=7, ha="right", va="center",
+                        transform=ax.transAxes, clip_on=False)
+            if i == num_classes - 1:
+                ax.text(0.5, -0.12, str(j), fontsize=7, ha="center", va="top",
+                        transform=ax.transAxes, clip_on=False)
             if (i, j) not in cells:
-                if j == 0:
+                if j == 0 and not present[i]:
                     ax.text(0, 0.5, f"no image of class {i} in the sample", fontsize=6,
-                            transform=ax.transAxes, va="center")
+                            color="gray", va="center", transform=ax.transAxes, clip_on=False)
                 continue
             image = cells[(i, j)]
             ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
@@ -179,13 +103,12 @@ def render_grid(experiment, path, rows, examples, success, title, judge=None):
                              color="green" if label == j else "red")
             else:
                 ax.set_title("failed", fontsize=6, pad=1.5, color="gray")
-    for k in range(num_classes):
-        axes[k, 0].set_ylabel(str(k), fontsize=7, rotation=0, labelpad=6, va="center")
-        axes[-1, k].set_xlabel(str(k), fontsize=7)
     fig.supylabel("true label (row)", fontsize=8)
     fig.supxlabel("target label (column); diagonal: benign image", fontsize=8)
     fig.suptitle(title, fontsize=8)
-    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.06, top=0.93, wspace=0.08, hspace=0.35)
+    height = fig.get_figheight()  # margins in inches, whatever the number of blank rows
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.5 / height, top=1 - 0.3 / height,
+                        wspace=0.08, hspace=0.35)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -226,11 +149,12 @@ def attacked_grid(experiment, records_name, rows, path, title, **overrides):
 
 
 def run(experiment):
-    """Figures 1 and 5; writes figure1.png, figure5.png, examples.{json,md}; returns the markdown."""
+    """Figures 1 and 5: writes figure1/5.png and examples.{json,md}; returns the markdown."""
     began = time.time()
     rows = class_rows(experiment)
     missing = [i for i, index in enumerate(rows) if index is None]
-    data = {"rows": rows, "radius": experiment.radius, "num_samples": experiment.profile.num_samples}
+    data = {"rows": rows, "radius": experiment.radius,
+            "num_samples": experiment.profile.num_samples}
     data["figure1"] = attacked_grid(
         experiment, "CW-L2", rows, os.path.join(experiment.out, "figure1.png"),
         f"Figure 1 ({experiment.dataset}): T-CW-L2 examples (k = 0), titled with the RC label")
@@ -268,7 +192,7 @@ def run(experiment):
 
 
 def main(argv=None):
-    part_main(run, __doc__, argv)
+    main_for(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,11 @@
 
 ``python -m experiments.figure4 --dataset mnist --profile paper``
 
-Runs Algorithm 1 (`rc_keras.radius`, resumable) on the point classifier:
-the paper profile on the whole validation set with step 0.01, into
+Runs Algorithm 1 (`rc_keras.radius`, resumable) on the point classifier with
+the paper's step 0.01: the paper profile on the whole validation set, into
 ``experiments/results/radius_<dataset>/`` (the radius every other part
 uses once it exists); the quick profile on the first ``radius_images``
-validation images with step ``radius_step``, into ``<out>/radius/``.
+validation images, into ``<out>/radius/``.
 Writes figure4.md beside the other parts.
 """
 import os
@@ -16,6 +16,8 @@ import time
 from experiments.cli import main_for
 from experiments.protocol import RESULTS_DIR
 from rc_keras import radius as radius_cli
+
+RADIUS_STEP = 0.01
 
 
 def run(experiment):
@@ -27,7 +29,7 @@ def run(experiment):
     else:
         out, args = os.path.join(RESULTS_DIR, f"radius_{experiment.dataset}"), []
     result = radius_cli.main(["--dataset", experiment.dataset, "--out", out,
-                              "--step", str(profile.radius_step),
+                              "--step", str(RADIUS_STEP),
                               "--num-samples", str(profile.num_samples)] + args)
     shutil.copyfile(os.path.join(out, "figure4.png"), os.path.join(experiment.out, "figure4.png"))
     images = profile.radius_images or len(experiment.data.y_val)
@@ -36,7 +38,7 @@ def run(experiment):
     markdown = "\n".join([
         f"### Figure 4 ({experiment.dataset}): RC validation accuracy versus r", "",
         "![Figure 4](figure4.png)", "",
-        f"Algorithm 1 on {images:,} validation images, step {profile.radius_step:g}, "
+        f"Algorithm 1 on {images:,} validation images, step {RADIUS_STEP:g}, "
         f"m = {profile.num_samples}: point accuracy {result.point_accuracy:.2%}, "
         f"learned r = {result.radius:.2f} (paper: {paper}). RC accuracy stays at or above "
         f"the point accuracy for r in [{min(flat):.2f}, {max(flat):.2f}] "

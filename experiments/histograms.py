@@ -20,7 +20,8 @@ import time
 import numpy as np
 
 from cw_attacks.compose import wrong_targets
-from experiments.examples import finish, markdown_table, part_main
+from experiments.cli import main_for
+from experiments.tables import finish, markdown_table
 from rc_keras import RegionClassifier
 
 # figure -> (records on "point", attack name)
@@ -85,7 +86,6 @@ def run(experiment):
     data = {"test_index": index, "true_label": true_label, "radius": experiment.radius,
             "samples": profile.histogram_samples, "seed": profile.rc_seed,
             "benign": benign[0], "attacks": {}}
-    rows = [["benign", "–", int(benign[0, true_label]), "–", int(np.argmax(benign[0]))]]
     for figure, (records, attack) in ATTACKS.items():
         result = experiment.attack("point", records, images=[index])
         counts = rc.vote_counts(result.adversarial)
@@ -96,10 +96,16 @@ def run(experiment):
              f"{attack}: labels of {profile.histogram_samples:,} points around each example, "
              f"r = {experiment.radius:g}")
         majority = int(np.sum(np.argmax(counts, axis=1)[result.success] == true_label))
-        rows += [[attack, f"{int(t)}" + ("" if ok else " (failed)"), int(c[true_label]),
-                  int(c[t]), int(np.argmax(c))]
-                 for t, c, ok in zip(targets, counts, result.success)]
         data["attacks"][attack]["true_label_majority"] = majority
+    rows = [["benign"] + [f"{int(benign[0, true_label])} / – → {int(np.argmax(benign[0]))}"]
+            * len(ATTACKS)]
+    for n, target in enumerate(targets):
+        row = [f"target {int(target)}"]
+        for attack in data["attacks"].values():
+            c, ok = attack["counts"][n], attack["success"][n]
+            row.append(f"{int(c[true_label])} / {int(c[target])} → {int(np.argmax(c))}"
+                       + ("" if ok else " (attack failed)"))
+        rows.append(row)
     summary = "; ".join(f"{a}: {d['true_label_majority']} of {int(np.sum(d['success']))}"
                         for a, d in data["attacks"].items())
     lines = [f"## Figure 2 ({experiment.dataset}): label histograms around adversarial examples",
@@ -113,8 +119,9 @@ def run(experiment):
         lines += [note, ""]
     lines += ["![Figure 2a: T-CW-L2](figure2a.png)", "", "![Figure 2b: T-CW-L0](figure2b.png)",
               "", "![Figure 2c: T-CW-L∞](figure2c.png)", "",
-              markdown_table(["example", "target", f"points labelled {true_label} (true)",
-                              "points labelled target", "majority label"], rows), "",
+              f"Each entry: points labelled {true_label} (the true label) / points labelled the "
+              "target → the majority label.", "",
+              markdown_table(["example"] + [a for _, a in ATTACKS.values()], rows), "",
               f"Measured: the true label wins the vote around {summary} produced examples.", "",
               "Paper (Figure 2, MNIST, a benign 0, 10,000 points, r = 0.3): almost all points "
               "around the benign example are labelled 0, and for most adversarial examples a "
@@ -125,7 +132,7 @@ def run(experiment):
 
 
 def main(argv=None):
-    part_main(run, __doc__, argv)
+    main_for(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

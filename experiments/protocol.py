@@ -57,7 +57,6 @@ class Profile:
     alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # Figure 8
     histogram_samples: int = 10000  # Figure 2
     radius_images: int = 0          # Figure 4: first N validation images (0: all of them)
-    radius_step: float = 0.01       # Figure 4: step of Algorithm 1
     def with_images(self, images):
         """The same profile on the first ``images`` images of its draw."""
         return dataclasses.replace(self, images=int(images)) if images else self
@@ -67,7 +66,7 @@ PROFILES = {
     "paper": Profile("paper", images=100, attack_settings="reference"),
     "quick": Profile("quick", images=2, attack_settings="quick", accuracy_images=500,
                      images_per_call=2, confidences=(0, 20), alphas=(0.0, 1.0),
-                     histogram_samples=1000, radius_images=100, radius_step=0.05),
+                     histogram_samples=1000, radius_images=100),
 }
 
 

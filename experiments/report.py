@@ -43,9 +43,9 @@ def write_report(dataset, profile, out=None):
     latest = records[max(records, key=lambda p: records[p]["finished"])] if records else {}
     images = latest.get("images", [])
     lines = [f"# Reproduction report: {dataset}, profile {profile.name!r}", "",
-             f"Paper: Cao & Gong, *Mitigating Evasion Attacks to Deep Neural Networks via "
-             f"Region-based Classification*, ACSAC 2017. Every entry is measured by this "
-             f"project; the paper's value is beside it in parentheses.", "",
+             "Paper: Cao & Gong, *Mitigating Evasion Attacks to Deep Neural Networks via "
+             "Region-based Classification*, ACSAC 2017. Every entry is measured by this "
+             "project; the paper's value is beside it in parentheses.", "",
              f"- Benign sample: {len(images)} test images drawn at random among those the "
              f"point classifier gets right (seed {IMAGE_SEED}; the paper profile's full draw "
              f"is {get_profile(profile.name).images}), each with its 9 wrong targets.",

@@ -41,7 +41,7 @@ def summary(experiment):
     return lines
 
 
-def main(argv=None):
+def main(argv=None, log=print):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--parts", help=f"comma-separated subset of {','.join(PARTS)}")
     args = p.parse_args(argv)
@@ -50,7 +50,7 @@ def main(argv=None):
     if unknown:
         p.error(f"unknown parts {unknown}; expected some of {list(PARTS)}")
     began = time.time()
-    experiment = experiment_from(args)
+    experiment = experiment_from(args, log)
     for part in parts:
         experiment.log(f"== {part}: {PARTS[part]}")
         importlib.import_module(f"experiments.{part}").run(experiment)

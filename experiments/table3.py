@@ -14,7 +14,7 @@ import numpy as np
 from experiments.cli import main_for
 from experiments.context import predict_labels
 from experiments.paper_values import TABLE3
-from experiments.tables import CLASSIFIER_NAMES, save
+from experiments.tables import CLASSIFIER_NAMES, finish
 
 
 def measure(experiment):
@@ -47,10 +47,8 @@ def run(experiment):
     began = time.time()
     accuracy, images = measure(experiment)
     markdown = render(experiment, accuracy, images)
-    save(experiment.out, "table3", {"accuracy_percent": accuracy, "images": images}, markdown)
-    experiment.write_run_record("table3", {}, time.time() - began)
-    experiment.log(markdown)
-    return markdown
+    return finish(experiment, "table3", {"accuracy_percent": accuracy, "images": images},
+                  markdown, {}, began)
 
 
 def main(argv=None):

@@ -16,7 +16,7 @@ import time
 from experiments.cli import experiment_from, parser
 from experiments.paper_values import TABLE4, TABLE4_COLUMNS, paper_cells
 from experiments.protocol import POINT_CLASSIFIERS
-from experiments.tables import cell, render, save
+from experiments.tables import cell, finish, render
 
 # column -> (attack in cw_attacks.benchmark.ATTACKS, norm of its noise)
 TARGETED = {"T-JSMA": ("JSMA", "l0"), "T-CW-L0": ("CW-L0", "l0"), "T-FGSM": ("FGSM", "linf"),
@@ -62,10 +62,7 @@ def run(experiment, classifiers=None):
                             f"judged on the point classifier's examples (r = "
                             f"{experiment.radius:g}, {experiment.radius_source}; m = "
                             f"{experiment.profile.num_samples})."))
-    save(experiment.out, "table4", measured, markdown)
-    experiment.write_run_record("table4", {"classifiers": classifiers}, time.time() - began)
-    experiment.log(markdown)
-    return markdown
+    return finish(experiment, "table4", measured, markdown, {"classifiers": classifiers}, began)
 
 
 def main(argv=None):

@@ -15,7 +15,7 @@ from cw_attacks.compose import best_over_targets, combine
 from experiments.cli import main_for
 from experiments.paper_values import TABLE5, TABLE5_COLUMNS, paper_cells
 from experiments.table4 import TARGETED
-from experiments.tables import cell, render, save
+from experiments.tables import cell, finish, render
 
 
 def untargeted_results(experiment, classifier, judge):
@@ -51,10 +51,7 @@ def run(experiment):
                       measured, paper_cells(TABLE5, TABLE5_COLUMNS, experiment.dataset),
                       note="U-X: the smallest successful of the image's 9 T-X examples; "
                            "region-based judged on the point classifier's examples.")
-    save(experiment.out, "table5", measured, markdown)
-    experiment.write_run_record("table5", {}, time.time() - began)
-    experiment.log(markdown)
-    return markdown
+    return finish(experiment, "table5", measured, markdown, {}, began)
 
 
 def main(argv=None):

@@ -23,7 +23,7 @@ from experiments.cli import main_for
 from experiments.confidence import confidence_results
 from experiments.paper_values import TABLE6, TABLE6_COLUMNS, paper_cells
 from experiments.protocol import targeted_examples
-from experiments.tables import cell, render, save
+from experiments.tables import cell, finish, render
 
 GROUPS = {"CA-L0": (("JSMA", "CW-L0"), "l0"), "CA-Linf": (("FGSM", "IGSM", "CW-Linf"), "linf"),
           "CA-L2": (("CW-L2",), "l2")}
@@ -67,11 +67,8 @@ def run(experiment):
                       paper_cells(TABLE6, TABLE6_COLUMNS, experiment.dataset),
                       note=f"T-CA-L2 against point and region-based: T-CW-L2 with k in {{{ks}}} "
                            "(the paper: k up to 40); against the other classifiers k = 0.")
-    save(experiment.out, "table6", measured, markdown)
-    experiment.write_run_record("table6", {"confidences": list(experiment.profile.confidences)},
-                                time.time() - began)
-    experiment.log(markdown)
-    return markdown
+    return finish(experiment, "table6", measured, markdown,
+                  {"confidences": list(experiment.profile.confidences)}, began)
 
 
 def main(argv=None):

@@ -1,4 +1,5 @@
-"""Measured cells and their Markdown rendering beside the paper's values.
+"""Measured cells and their Markdown rendering beside the paper's values,
+and what every part writes when it finishes (`finish`).
 
 A cell is a dict ``{"sr": success rate (%), "noise": mean noise of the
 successes (None if none), "examples": count, "images": benign images}``.
@@ -7,6 +8,7 @@ and a Noise column per attack, each entry "measured (paper)".
 """
 import json
 import os
+import time
 
 import numpy as np
 
@@ -23,10 +25,35 @@ def cell(result, norm, images):
             "examples": len(result), "images": int(images)}
 
 
-def _number(value, digits=3):
-    if value is None:
+
+
+def number(value, digits=3):
+    """A table entry: "–" for None/NaN, else ``digits`` significant digits (1 decimal from 100)."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "–"
     return f"{value:.{digits}g}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def plain(value):
+    """``value`` with numpy scalars/arrays made JSON-ready and NaN made None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def markdown_table(header, rows):
+    """A Markdown table (string) from a header list and rows of cells."""
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def _sr(value):
@@ -54,9 +81,9 @@ def render(title, columns, measured, paper, note=""):
             got = measured.get(classifier, {}).get(column)
             ref = (paper or {}).get(classifier, {}).get(column)
             sr = _sr(got["sr"]) if got else "not run"
-            noise = _number(got["noise"]) if got else "not run"
+            noise = number(got["noise"]) if got else "not run"
             if ref:
-                sr, noise = f"{sr} ({_sr(ref[0])})", f"{noise} ({_number(ref[1])})"
+                sr, noise = f"{sr} ({_sr(ref[0])})", f"{noise} ({number(ref[1])})"
             row += [sr, noise]
         lines.append("| " + " | ".join(row) + " |")
     sizes = sorted({(c["images"], c["examples"]) for cells in measured.values()
@@ -69,15 +96,18 @@ def render(title, columns, measured, paper, note=""):
     return "\n".join(lines) + "\n"
 
 
-def save(out, part, measured, markdown):
-    """Write <out>/<part>.json (the cells) and <out>/<part>.md (the rendering)."""
-    write_json(os.path.join(out, f"{part}.json"), measured)
-    with open(os.path.join(out, f"{part}.md"), "w") as f:
+def finish(experiment, part, data, markdown, config, began):
+    """Write <part>.json and <part>.md and the run record; return the markdown."""
+    write_json(os.path.join(experiment.out, f"{part}.json"), plain(data))
+    with open(os.path.join(experiment.out, f"{part}.md"), "w") as f:
         f.write(markdown)
+    experiment.write_run_record(part, config, time.time() - began)
+    experiment.log(markdown)
+    return markdown
 
 
 def load(out, part):
-    """The cells saved by `save`, or None."""
+    """The data a part saved with `finish` (<out>/<part>.json), or None."""
     path = os.path.join(out, f"{part}.json")
     if not os.path.exists(path):
         return None

@@ -2,6 +2,9 @@
 
 Each name maps to ``models/weights/<name>.keras`` with a JSON record beside
 it (command, seed, epochs, measured accuracy, package versions, data sha256).
+"<dataset>-distilled" and "<dataset>-advtrained" are the paper's baseline
+defences (defensive distillation at T = 100, adversarial training with
+DeepFool), made by ``python -m experiments.baselines``.
 """
 import json
 import os
@@ -12,6 +15,10 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights"
 PRETRAINED = {
     "mnist": "mnist",
     "cifar10": "cifar10",
+    "mnist-distilled": "mnist",
+    "mnist-advtrained": "mnist",
+    "cifar10-distilled": "cifar10",
+    "cifar10-advtrained": "cifar10",
 }
 
 
@@ -29,7 +36,12 @@ def load_pretrained(name):
     import keras
     path = _path(name)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: the weights of {name!r} are not in this checkout")
+        how = (f"python -m models.train --dataset {name} --out models/weights/{name}.keras"
+               if name == PRETRAINED[name] else
+               f"python -m experiments.baselines --dataset {PRETRAINED[name]} "
+               f"--defence {name.split('-', 1)[1]}")
+        raise FileNotFoundError(f"{path}: the weights of {name!r} are not in this checkout; "
+                                f"produce them with `{how}`")
     return keras.models.load_model(path, compile=False)
 
 

@@ -16,6 +16,7 @@ import pytest
 from cw_attacks.compose import wrong_targets
 from cw_attacks.result import AttackResult
 from experiments import adapted, confidence, examples, histograms
+from experiments.context import cached_judge
 from experiments.protocol import get_profile
 
 PROFILE = dataclasses.replace(get_profile("quick", 2), num_samples=64, histogram_samples=200,
@@ -176,7 +177,7 @@ def test_cached_judge_judges_each_image_once(rng):
         seen.append(len(images))
         return images.reshape(len(images), -1).sum(axis=1).round().astype(int)
 
-    cached = examples.cached_judge(judge)
+    cached = cached_judge(judge)
     x = rng.uniform(0, 1, (3, 2, 2, 1)).astype(np.float32)
     first = cached(np.concatenate([x, x[:1]]))
     again = cached(x[::-1])
