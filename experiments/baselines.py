@@ -111,9 +111,16 @@ def _read_record(keras_path):
 
 
 def _check_reusable(path, record, expected):
-    """Refuse a finished output whose record disagrees with what this run would produce."""
-    wrong = {key: (record.get(key), value) for key, value in expected.items()
-             if record.get(key) != value}
+    """Refuse a finished output whose record disagrees with what this run would produce.
+
+    ``expected`` maps record keys ("a.b" for record["a"]["b"]) to the values this run wants.
+    """
+    def get(key):
+        value = record
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+    wrong = {key: (get(key), value) for key, value in expected.items() if get(key) != value}
     if wrong:
         details = ", ".join(f"{key} is {have!r}, this run wants {want!r}"
                             for key, (have, want) in wrong.items())
@@ -161,7 +168,9 @@ def run_distilled(dataset, config=None, work_dir=DEFAULT_WORK_DIR, out_dir=DEFAU
     common = dict(dataset=dataset, epochs=epochs, seed=config.seed, temperature=config.temperature,
                   optimizer=config.optimizer, learning_rate=config.learning_rate,
                   data_dir=data_dir, train_limit=train_limit, verbose=verbose)
-    expected = {"epochs": epochs, "temperature": config.temperature, "train_images": n_train}
+    expected = {"epochs": epochs, "temperature": config.temperature, "train_images": n_train,
+                "recipe.optimizer": config.optimizer,
+                "recipe.learning_rate": config.learning_rate}
 
     teacher = os.path.join(work_dir, f"{dataset}-distilled-teacher.keras")
     teacher_record = _read_record(teacher)

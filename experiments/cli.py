@@ -1,8 +1,9 @@
 """The command line shared by every experiment part: ``--dataset --profile --images --data-dir``."""
 import argparse
+import dataclasses
 
 from experiments.context import Experiment
-from experiments.protocol import PROFILES
+from experiments.protocol import POINT_CLASSIFIERS, PROFILES, get_profile
 
 
 def parser(description):
@@ -12,14 +13,24 @@ def parser(description):
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     p.add_argument("--images", type=int, help="the first N images of the profile's draw")
     p.add_argument("--data-dir", help="folder with <dataset>.npz (default $RC_DATA_DIR)")
+    p.add_argument("--attacked", help="comma-separated point classifiers to attack (default: "
+                                      "the profile's); the others are measured on the images "
+                                      "their records cover")
     p.add_argument("--out", help="results directory (default experiments/results/"
                                  "<dataset>-<profile>)")
     return p
 
 
 def experiment_from(args, log=print):
-    return Experiment(args.dataset, args.profile, args.images, data_dir=args.data_dir,
-                      out=args.out, log=log)
+    profile = get_profile(args.profile, args.images)
+    if args.attacked:
+        attacked = tuple(args.attacked.split(","))
+        unknown = sorted(set(attacked) - set(POINT_CLASSIFIERS))
+        if unknown:
+            raise SystemExit(f"--attacked: unknown classifiers {unknown}; "
+                             f"expected some of {list(POINT_CLASSIFIERS)}")
+        profile = dataclasses.replace(profile, attacked=attacked)
+    return Experiment(args.dataset, profile, data_dir=args.data_dir, out=args.out, log=log)
 
 
 def main_for(run, description, argv=None):

@@ -88,6 +88,11 @@ class Experiment:
         point_labels = predict_labels(self.models["point"], self.data.x_test)
         self.images = select_images(point_labels, self.data.y_test, self.profile.images)
 
+    @property
+    def attacked(self):
+        """The point classifiers this run attacks: shipped and named by the profile."""
+        return [name for name in self.models if name in self.profile.attacked]
+
     def judge(self, classifier):
         """Images -> labels of ``classifier`` ("region" or a point classifier), memoised."""
         if classifier not in self._judges:
@@ -95,6 +100,14 @@ class Experiment:
                       else lambda x: predict_labels(self.models[classifier], x))
             self._judges[classifier] = cached_judge(labels)
         return self._judges[classifier]
+
+    def recorded_images(self, classifier, names):
+        """The longest prefix of the sample with records of every attack ``names`` on ``classifier``."""
+        logs = [self.records(classifier, name) for name in names]
+        count = 0
+        while count < len(self.images) and all(log.done(self.images[count]) for log in logs):
+            count += 1
+        return self.images[:count]
 
     def records(self, classifier, name):
         return AttackRecords(os.path.join(self.out, "attacks", classifier), name)

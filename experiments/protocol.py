@@ -5,7 +5,8 @@ Profiles (`PROFILES`):
          classifier gets right (seed `IMAGE_SEED`), every wrong target of
          each (900 targeted examples), the attacks' reference settings,
          benign accuracy on the whole test set, m = 1,000 RC samples.
-  quick  the same code on 2 images with the attacks' quick settings and
+  quick  the same code on 2 images with the attacks' quick settings,
+         attacking the point classifier only (and RC through it), and
          accuracy on the first 500 test images: minutes on a 2-core CPU.
 
 The random draw is a fixed permutation of the test set filtered to the
@@ -53,6 +54,7 @@ class Profile:
     num_samples: int = 1000        # m, RC samples per input
     rc_seed: int = 0               # RC noise seed
     images_per_call: int = 5       # images attacked in one batch (the unit of resumption)
+    attacked: tuple = ("point", "advtrained", "distilled")  # point classifiers attacked
     confidences: tuple = (0, 5, 10, 20, 30, 40)     # k of Figures 6 and 7 (T-CA-L2: all)
     alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # Figure 8
     histogram_samples: int = 10000  # Figure 2
@@ -65,7 +67,7 @@ class Profile:
 PROFILES = {
     "paper": Profile("paper", images=100, attack_settings="reference"),
     "quick": Profile("quick", images=2, attack_settings="quick", accuracy_images=500,
-                     images_per_call=2, confidences=(0, 20), alphas=(0.0, 1.0),
+                     images_per_call=2, attacked=("point",), confidences=(0, 20), alphas=(0.0, 1.0),
                      histogram_samples=1000, radius_images=100),
 }
 

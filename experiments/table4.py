@@ -1,7 +1,7 @@
 """Table 4: targeted attacks on every classifier, SR and mean noise.
 
 ``python -m experiments.table4 --dataset mnist --profile paper [--images N]
-[--classifiers point,distilled]``
+[--attacked point,distilled]``
 
 Each point classifier is attacked with T-JSMA, T-CW-L0, T-FGSM, T-IGSM,
 T-CW-L∞ and T-CW-L2 on every wrong target of the profile's images; the
@@ -13,9 +13,8 @@ table4.json / table4.md and table4.run.json under the results directory.
 """
 import time
 
-from experiments.cli import experiment_from, parser
+from experiments.cli import main_for
 from experiments.paper_values import TABLE4, TABLE4_COLUMNS, paper_cells
-from experiments.protocol import POINT_CLASSIFIERS
 from experiments.tables import cell, finish, render
 
 # column -> (attack in cw_attacks.benchmark.ATTACKS, norm of its noise)
@@ -25,52 +24,54 @@ TARGETED = {"T-JSMA": ("JSMA", "l0"), "T-CW-L0": ("CW-L0", "l0"), "T-FGSM": ("FG
 assert tuple(TARGETED) == TABLE4_COLUMNS
 
 
-def attack_all(experiment, classifiers):
-    """Run every targeted attack on ``classifiers``, growing the sample evenly."""
+def attack_all(experiment):
+    """Run every targeted attack on the attacked classifiers, growing the sample evenly."""
     step, images = experiment.profile.images_per_call, experiment.images
-    for classifier in classifiers:
+    for classifier in experiment.attacked:
         for stop in range(step, len(images) + step, step):
             for attack, _ in TARGETED.values():
                 experiment.attack(classifier, attack, images[:stop])
 
 
-def measure(experiment, classifiers):
-    """{classifier: {column: cell}} from the records (region: transferred from point)."""
-    images = experiment.images
+def measure(experiment):
+    """{classifier: {column: cell}} from the records (region: transferred from point).
+
+    Each point classifier is measured on the longest prefix of the sample its
+    records cover (the cells say how many images).
+    """
     measured = {}
-    for classifier in classifiers:
+    for classifier in experiment.models:
+        images = experiment.recorded_images(classifier, [a for a, _ in TARGETED.values()])
+        if not len(images):
+            continue
         measured[classifier] = {}
         for column, (attack, norm) in TARGETED.items():
-            result = experiment.records(classifier, attack).result(images)
+            records = experiment.records(classifier, attack)
+            result = records.result(images)
             measured[classifier][column] = cell(result, norm, len(images))
             if classifier == "point":
-                labels = experiment.records("point", attack).labels(images)
-                region = experiment.transferred(result, images, labels, norm)
+                region = experiment.transferred(result, images, records.labels(images), norm)
                 measured.setdefault("region", {})[column] = cell(region, norm, len(images))
     return measured
 
 
-def run(experiment, classifiers=None):
+def run(experiment):
     """Attack, measure, write table4.{json,md,run.json}; returns the Markdown."""
     began = time.time()
-    classifiers = [c for c in (classifiers or POINT_CLASSIFIERS) if c in experiment.models]
-    attack_all(experiment, classifiers)
-    measured = measure(experiment, classifiers)
+    attack_all(experiment)
+    measured = measure(experiment)
     markdown = render(f"Table 4 ({experiment.dataset}): targeted attacks", TABLE4_COLUMNS,
                       measured, paper_cells(TABLE4, TABLE4_COLUMNS, experiment.dataset),
                       note=(f"Attacks: {experiment.profile.attack_settings} settings; region-based "
                             f"judged on the point classifier's examples (r = "
                             f"{experiment.radius:g}, {experiment.radius_source}; m = "
                             f"{experiment.profile.num_samples})."))
-    return finish(experiment, "table4", measured, markdown, {"classifiers": classifiers}, began)
+    return finish(experiment, "table4", measured, markdown,
+                  {"attacked": experiment.attacked}, began)
 
 
 def main(argv=None):
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--classifiers", help="comma-separated point classifiers "
-                                         f"(default: {','.join(POINT_CLASSIFIERS)})")
-    args = p.parse_args(argv)
-    run(experiment_from(args), args.classifiers.split(",") if args.classifiers else None)
+    main_for(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

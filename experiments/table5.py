@@ -12,46 +12,65 @@ what is missing). Writes table5.json / table5.md / table5.run.json.
 import time
 
 from cw_attacks.compose import best_over_targets, combine
+from experiments import table4
 from experiments.cli import main_for
 from experiments.paper_values import TABLE5, TABLE5_COLUMNS, paper_cells
 from experiments.table4 import TARGETED
 from experiments.tables import cell, finish, render
 
 
-def untargeted_results(experiment, classifier, judge):
-    """{column: AttackResult per image} of Table 5 for the examples of ``classifier``.
+DEEPFOOL = "DeepFool"
+NORMS = {"U" + column[1:]: norm for column, (_, norm) in TARGETED.items()} | {DEEPFOOL: "l2"}
+
+
+def attack_all(experiment):
+    """Table 4's attacks and DeepFool on the attacked classifiers (what is not recorded yet)."""
+    table4.attack_all(experiment)
+    for classifier in experiment.attacked:
+        experiment.attack(classifier, DEEPFOOL, targeted=False)
+
+
+def untargeted_results(experiment, classifier, judge, images):
+    """{column: AttackResult, one row per image} of ``classifier``'s examples on ``images``.
 
     judge: the classifier that decides success (``experiment.judge(...)``).
     """
-    images = experiment.images
     x, true = experiment.data.x_test[images], experiment.data.y_test[images]
     results = {}
     for column, (attack, norm) in TARGETED.items():
-        targeted = experiment.attack(classifier, attack)
+        targeted = experiment.records(classifier, attack).result(images)
         results["U" + column[1:]] = best_over_targets(targeted, x, true, judge, norm=norm)
-    deepfool = experiment.attack(classifier, "DeepFool", targeted=False)
-    results["DeepFool"] = combine([deepfool], x, true, judge, "l2", targeted=False)
+    deepfool = experiment.records(classifier, DEEPFOOL).result(images)
+    results[DEEPFOOL] = combine([deepfool], x, true, judge, "l2", targeted=False)
     return results
 
 
-NORMS = {"U" + column[1:]: norm for column, (_, norm) in TARGETED.items()} | {"DeepFool": "l2"}
+def measure(experiment):
+    """{classifier: {column: cell}}, each on the prefix of the sample its records cover."""
+    names = [a for a, _ in TARGETED.values()] + [DEEPFOOL]
+    measured = {}
+    for classifier in experiment.models:
+        images = experiment.recorded_images(classifier, names)
+        if not len(images):
+            continue
+        judges = {classifier: classifier} | ({"region": "region"} if classifier == "point" else {})
+        for name, judge in judges.items():
+            results = untargeted_results(experiment, classifier, experiment.judge(judge), images)
+            measured[name] = {c: cell(r, NORMS[c], len(images)) for c, r in results.items()}
+    return measured
 
 
 def run(experiment):
     """Attack what is missing, measure, write table5.*; returns the Markdown."""
     began = time.time()
-    images = len(experiment.images)
-    measured = {}
-    for classifier in experiment.models:
-        results = untargeted_results(experiment, classifier, experiment.judge(classifier))
-        measured[classifier] = {c: cell(r, NORMS[c], images) for c, r in results.items()}
-    results = untargeted_results(experiment, "point", experiment.judge("region"))
-    measured["region"] = {c: cell(r, NORMS[c], images) for c, r in results.items()}
+    attack_all(experiment)
+    measured = measure(experiment)
     markdown = render(f"Table 5 ({experiment.dataset}): untargeted attacks", TABLE5_COLUMNS,
                       measured, paper_cells(TABLE5, TABLE5_COLUMNS, experiment.dataset),
                       note="U-X: the smallest successful of the image's 9 T-X examples; "
                            "region-based judged on the point classifier's examples.")
-    return finish(experiment, "table5", measured, markdown, {}, began)
+    return finish(experiment, "table5", measured, markdown,
+                  {"attacked": experiment.attacked}, began)
 
 
 def main(argv=None):

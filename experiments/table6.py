@@ -19,33 +19,35 @@ Writes table6.json / table6.md / table6.run.json.
 import time
 
 from cw_attacks.compose import best_over_targets, combine
+from experiments import table5
 from experiments.cli import main_for
-from experiments.confidence import confidence_results
+from experiments.confidence import confidence_results, records_name
 from experiments.paper_values import TABLE6, TABLE6_COLUMNS, paper_cells
 from experiments.protocol import targeted_examples
+from experiments.table5 import DEEPFOOL
 from experiments.tables import cell, finish, render
 
 GROUPS = {"CA-L0": (("JSMA", "CW-L0"), "l0"), "CA-Linf": (("FGSM", "IGSM", "CW-Linf"), "linf"),
           "CA-L2": (("CW-L2",), "l2")}
 
 
-def candidates(experiment, classifier):
-    """{group: [AttackResult of 9 targeted rows per image]} of ``classifier``'s attacks."""
-    found = {group: [experiment.attack(classifier, a) for a in attacks]
-             for group, (attacks, _) in GROUPS.items()}
+def attack_names(experiment, classifier):
+    """{group: records names} whose examples are the candidates of ``classifier``."""
+    names = {group: list(attacks) for group, (attacks, _) in GROUPS.items()}
     if classifier == "point":
-        found["CA-L2"] = list(confidence_results(experiment).values())
-    return found
+        names["CA-L2"] = [records_name(k) for k in experiment.profile.confidences]
+    return names
 
 
-def combined_cells(experiment, classifier, judge):
-    images = experiment.images
+def combined_cells(experiment, classifier, judge, images):
+    """{column: cell} of the combined attacks on ``classifier``'s examples of ``images``."""
     x, true = experiment.data.x_test[images], experiment.data.y_test[images]
     x9, targets = targeted_examples(x, true)
-    deepfool = experiment.attack(classifier, "DeepFool", targeted=False)
+    deepfool = experiment.records(classifier, DEEPFOOL).result(images)
     cells = {}
-    for group, results in candidates(experiment, classifier).items():
+    for group, names in attack_names(experiment, classifier).items():
         norm = GROUPS[group][1]
+        results = [experiment.records(classifier, name).result(images) for name in names]
         cells["T-" + group] = cell(combine(results, x9, targets, judge, norm, True), norm,
                                    len(images))
         untargeted = [best_over_targets(r, x, true, judge, norm=norm) for r in results]
@@ -59,12 +61,22 @@ def combined_cells(experiment, classifier, judge):
 def run(experiment):
     """Attack what is missing, measure, write table6.*; returns the Markdown."""
     began = time.time()
-    measured = {c: combined_cells(experiment, c, experiment.judge(c)) for c in experiment.models}
-    measured["region"] = combined_cells(experiment, "point", experiment.judge("region"))
+    table5.attack_all(experiment)
+    if "point" in experiment.attacked:
+        confidence_results(experiment)
+    measured = {}
+    for classifier in experiment.models:
+        names = sum(attack_names(experiment, classifier).values(), [DEEPFOOL])
+        images = experiment.recorded_images(classifier, names)
+        if len(images):
+            measured[classifier] = combined_cells(experiment, classifier,
+                                                  experiment.judge(classifier), images)
+            if classifier == "point":
+                measured["region"] = combined_cells(experiment, "point",
+                                                    experiment.judge("region"), images)
     ks = ", ".join(f"{k:g}" for k in experiment.profile.confidences)
     markdown = render(f"Table 6 ({experiment.dataset}): combined attacks", TABLE6_COLUMNS,
-                      measured,
-                      paper_cells(TABLE6, TABLE6_COLUMNS, experiment.dataset),
+                      measured, paper_cells(TABLE6, TABLE6_COLUMNS, experiment.dataset),
                       note=f"T-CA-L2 against point and region-based: T-CW-L2 with k in {{{ks}}} "
                            "(the paper: k up to 40); against the other classifiers k = 0.")
     return finish(experiment, "table6", measured, markdown,

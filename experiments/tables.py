@@ -86,11 +86,13 @@ def render(title, columns, measured, paper, note=""):
                 sr, noise = f"{sr} ({_sr(ref[0])})", f"{noise} ({number(ref[1])})"
             row += [sr, noise]
         lines.append("| " + " | ".join(row) + " |")
-    sizes = sorted({(c["images"], c["examples"]) for cells in measured.values()
-                    for c in cells.values()})
+    sizes = []
+    for classifier, cells in measured.items():
+        counts = sorted({(c["images"], c["examples"]) for c in cells.values()})
+        sizes.append(f"{CLASSIFIER_NAMES[classifier]}: " + ", ".join(
+            f"{i} benign images ({e} examples)" for i, e in counts))
     if sizes:
-        lines += ["", "Measured on " + "; ".join(f"{i} benign images ({e} examples)"
-                                                  for i, e in sizes) + "."]
+        lines += ["", "Measured on: " + "; ".join(sizes) + "."]
     if note:
         lines += ["", note]
     return "\n".join(lines) + "\n"

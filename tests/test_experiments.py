@@ -102,7 +102,7 @@ def test_tables_render_measured_beside_the_paper():
     assert "not run (38%)" in point_row                  # T-FGSM was not measured
     region_row = next(line for line in text.splitlines() if line.startswith("| Region-based"))
     assert "not run (0.2%)" in region_row
-    assert "1 benign images (4 examples)" in text
+    assert "Point-based: 1 benign images (4 examples)" in text
 
 
 def test_quick_reproduction_writes_every_part_and_resumes(tmp_path, mnist):
