@@ -50,7 +50,6 @@ is refused rather than silently reused: delete it to redo that step.
 """
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import shlex
@@ -59,7 +58,7 @@ import time
 import numpy as np
 
 from cw_attacks import DeepFool, run_chunked
-from models.data import DATASETS, load_dataset
+from models.data import DATASETS, file_sha256, load_dataset
 from models.pretrained import _path as pretrained_path, load_pretrained
 from models.records import write_json
 from models.train import RECIPES, train
@@ -128,14 +127,6 @@ def _check_reusable(path, record, expected):
                          "delete it (and its .json / .ckpt/) to redo this step")
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pipeline_command(dataset, defence, epochs=None, work_dir=DEFAULT_WORK_DIR,
                      out_dir=DEFAULT_OUT_DIR, train_limit=None, chunk_size=None):
     """The CLI command that reproduces a pipeline run (recorded beside its outputs)."""
@@ -194,7 +185,7 @@ def run_distilled(dataset, config=None, work_dir=DEFAULT_WORK_DIR, out_dir=DEFAU
     record["pipeline"] = {
         "defence": "distilled", "command": command, "config": dataclasses.asdict(config),
         "deployment": "the student's logits unchanged (softmax temperature 1)",
-        "teacher_path": teacher, "teacher_sha256": _sha256(teacher),
+        "teacher_path": teacher, "teacher_sha256": file_sha256(teacher),
         "teacher": teacher_record}
     write_json(_stem(student) + ".json", record)
     log(f"teacher {teacher}: validation accuracy {teacher_record['validation_accuracy']:.4f}, "
@@ -242,7 +233,7 @@ def deepfool_training_set(dataset, config=None, work_dir=DEFAULT_WORK_DIR, train
     os.replace(tmp, npz_path)
     summary = {
         "images": len(x), "point_model": dataset,
-        "point_model_sha256": _sha256(pretrained_path(dataset)),
+        "point_model_sha256": file_sha256(pretrained_path(dataset)),
         "attack": attack_settings,
         "success_rate": result.success_rate,
         "failures_kept_as_originals": int(np.sum(~result.success)),
@@ -251,7 +242,7 @@ def deepfool_training_set(dataset, config=None, work_dir=DEFAULT_WORK_DIR, train
         "mean_iterations": float(np.mean(result.iterations)) if len(result) else 0.0,
         "attack_seconds": round(attack_seconds, 1),
         "seconds_this_run": round(time.time() - began, 1),
-        "run_dir": stem, "npz": npz_path, "npz_sha256": _sha256(npz_path),
+        "run_dir": stem, "npz": npz_path, "npz_sha256": file_sha256(npz_path),
         "data": data_record,
         "note": "mean_l2 / mean_linf over successful examples; y holds the true labels; "
                 "failed examples are the unchanged originals and are kept",

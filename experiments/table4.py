@@ -14,8 +14,8 @@ table4.json / table4.md and table4.run.json under the results directory.
 import time
 
 from experiments.cli import main_for
-from experiments.paper_values import TABLE4, TABLE4_COLUMNS, paper_cells
-from experiments.tables import cell, finish, render
+from experiments.paper_values import TABLE4, TABLE4_COLUMNS
+from experiments.tables import cell, finish_table
 
 # column -> (attack in cw_attacks.benchmark.ATTACKS, norm of its noise)
 TARGETED = {"T-JSMA": ("JSMA", "l0"), "T-CW-L0": ("CW-L0", "l0"), "T-FGSM": ("FGSM", "linf"),
@@ -59,15 +59,11 @@ def run(experiment):
     """Attack, measure, write table4.{json,md,run.json}; returns the Markdown."""
     began = time.time()
     attack_all(experiment)
-    measured = measure(experiment)
-    markdown = render(f"Table 4 ({experiment.dataset}): targeted attacks", TABLE4_COLUMNS,
-                      measured, paper_cells(TABLE4, TABLE4_COLUMNS, experiment.dataset),
-                      note=(f"Attacks: {experiment.profile.attack_settings} settings; region-based "
-                            f"judged on the point classifier's examples (r = "
-                            f"{experiment.radius:g}, {experiment.radius_source}; m = "
-                            f"{experiment.profile.num_samples})."))
-    return finish(experiment, "table4", measured, markdown,
-                  {"attacked": experiment.attacked}, began)
+    note = (f"Attacks: {experiment.profile.attack_settings} settings; region-based judged on "
+            f"the point classifier's examples (r = {experiment.radius:g}, "
+            f"{experiment.radius_source}; m = {experiment.profile.num_samples}).")
+    return finish_table(experiment, "table4", "Table 4: targeted attacks", TABLE4_COLUMNS,
+                        TABLE4, measure(experiment), note, began)
 
 
 def main(argv=None):

@@ -14,9 +14,9 @@ import time
 from cw_attacks.compose import best_over_targets, combine
 from experiments import table4
 from experiments.cli import main_for
-from experiments.paper_values import TABLE5, TABLE5_COLUMNS, paper_cells
+from experiments.paper_values import TABLE5, TABLE5_COLUMNS
 from experiments.table4 import TARGETED
-from experiments.tables import cell, finish, render
+from experiments.tables import cell, finish_table
 
 
 DEEPFOOL = "DeepFool"
@@ -64,13 +64,10 @@ def run(experiment):
     """Attack what is missing, measure, write table5.*; returns the Markdown."""
     began = time.time()
     attack_all(experiment)
-    measured = measure(experiment)
-    markdown = render(f"Table 5 ({experiment.dataset}): untargeted attacks", TABLE5_COLUMNS,
-                      measured, paper_cells(TABLE5, TABLE5_COLUMNS, experiment.dataset),
-                      note="U-X: the smallest successful of the image's 9 T-X examples; "
-                           "region-based judged on the point classifier's examples.")
-    return finish(experiment, "table5", measured, markdown,
-                  {"attacked": experiment.attacked}, began)
+    note = ("U-X: the smallest successful of the image's 9 T-X examples; region-based judged "
+            "on the point classifier's examples.")
+    return finish_table(experiment, "table5", "Table 5: untargeted attacks", TABLE5_COLUMNS,
+                        TABLE5, measure(experiment), note, began)
 
 
 def main(argv=None):

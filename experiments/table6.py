@@ -22,10 +22,10 @@ from cw_attacks.compose import best_over_targets, combine
 from experiments import table5
 from experiments.cli import main_for
 from experiments.confidence import confidence_results, records_name
-from experiments.paper_values import TABLE6, TABLE6_COLUMNS, paper_cells
+from experiments.paper_values import TABLE6, TABLE6_COLUMNS
 from experiments.protocol import targeted_examples
 from experiments.table5 import DEEPFOOL
-from experiments.tables import cell, finish, render
+from experiments.tables import cell, finish_table
 
 GROUPS = {"CA-L0": (("JSMA", "CW-L0"), "l0"), "CA-Linf": (("FGSM", "IGSM", "CW-Linf"), "linf"),
           "CA-L2": (("CW-L2",), "l2")}
@@ -75,12 +75,10 @@ def run(experiment):
                 measured["region"] = combined_cells(experiment, "point",
                                                     experiment.judge("region"), images)
     ks = ", ".join(f"{k:g}" for k in experiment.profile.confidences)
-    markdown = render(f"Table 6 ({experiment.dataset}): combined attacks", TABLE6_COLUMNS,
-                      measured, paper_cells(TABLE6, TABLE6_COLUMNS, experiment.dataset),
-                      note=f"T-CA-L2 against point and region-based: T-CW-L2 with k in {{{ks}}} "
-                           "(the paper: k up to 40); against the other classifiers k = 0.")
-    return finish(experiment, "table6", measured, markdown,
-                  {"confidences": list(experiment.profile.confidences)}, began)
+    note = (f"T-CA-L2 against point and region-based: T-CW-L2 with k in {{{ks}}} (the "
+            "paper: k up to 40); against the other classifiers k = 0.")
+    return finish_table(experiment, "table6", "Table 6: combined attacks", TABLE6_COLUMNS,
+                        TABLE6, measured, note, began)
 
 
 def main(argv=None):

@@ -108,6 +108,16 @@ def finish(experiment, part, data, markdown, config, began):
     return markdown
 
 
+def finish_table(experiment, part, title, columns, paper_table, measured, note, began):
+    """`render` a table of cells beside the paper's ``paper_table``, then `finish` the part."""
+    from experiments.paper_values import paper_cells
+    markdown = render(f"{title} ({experiment.dataset})", columns, measured,
+                      paper_cells(paper_table, columns, experiment.dataset), note)
+    return finish(experiment, part, measured, markdown,
+                  {"attacked": experiment.attacked,
+                   "confidences": list(experiment.profile.confidences)}, began)
+
+
 def load(out, part):
     """The data a part saved with `finish` (<out>/<part>.json), or None."""
     path = os.path.join(out, f"{part}.json")
