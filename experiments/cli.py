@@ -14,8 +14,8 @@ def parser(description):
     p.add_argument("--images", type=int, help="the first N images of the profile's draw")
     p.add_argument("--data-dir", help="folder with <dataset>.npz (default $RC_DATA_DIR)")
     p.add_argument("--attacked", help="comma-separated point classifiers to attack (default: "
-                                      "the profile's); the others are measured on the images "
-                                      "their records cover")
+                                      "the profile's), or 'none'; the others are measured on "
+                                      "the images their records cover")
     p.add_argument("--out", help="results directory (default experiments/results/"
                                  "<dataset>-<profile>)")
     return p
@@ -24,7 +24,7 @@ def parser(description):
 def experiment_from(args, log=print):
     profile = get_profile(args.profile, args.images)
     if args.attacked:
-        attacked = tuple(args.attacked.split(","))
+        attacked = () if args.attacked == "none" else tuple(args.attacked.split(","))
         unknown = sorted(set(attacked) - set(POINT_CLASSIFIERS))
         if unknown:
             raise SystemExit(f"--attacked: unknown classifiers {unknown}; "

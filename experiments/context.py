@@ -47,6 +47,13 @@ def cached_judge(judge):
     return judge_cached
 
 
+class NotRecorded(KeyError):
+    """Examples a run needs are not recorded, and the run may not attack that classifier."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
 def predict_labels(model, x, batch_size=1000):
     """Argmax labels (N,) of a logits model on images (N, H, W, C)."""
     return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
@@ -119,12 +126,22 @@ class Experiment:
         Runs what is not recorded yet on ``images`` (default: the sample), in
         the records ``records_name`` (default ``name``). ``overrides`` are
         constructor arguments (e.g. confidence=20); give such a run its own
-        ``records_name``.
+        ``records_name``. For a classifier the profile does not attack, only
+        the records are read (`NotRecorded` if some are missing).
         """
         images = self.images if images is None else images
+        records = self.records(classifier, records_name or name)
+        if classifier not in self.profile.attacked:
+            missing = [int(i) for i in images if not records.done(i)]
+            if missing:
+                raise NotRecorded(
+                    f"no {records.name} records on {classifier} for test images {missing[:5]}"
+                    f"{' ...' if len(missing) > 5 else ''} in {self.out}, and this run attacks "
+                    f"only {list(self.profile.attacked)} (add it with --attacked)")
+            return records.result(images)
         attack = build(name, self.models[classifier], self.profile.attack_settings,
                        **{**ATTACK_SETTINGS.get(name, {}), **overrides})
-        return self.records(classifier, records_name or name).run(
+        return records.run(
             attack, self.data.x_test, self.data.y_test, images, targeted=targeted,
             images_per_call=self.profile.images_per_call, seed=IMAGE_SEED,
             data_record=self.data.record(), log=self.log)

@@ -36,19 +36,18 @@ def attack_all(experiment):
 def measure(experiment):
     """{classifier: {column: cell}} from the records (region: transferred from point).
 
-    Each point classifier is measured on the longest prefix of the sample its
-    records cover (the cells say how many images).
+    Each cell is measured on the longest prefix of the sample its records
+    cover (the cell says how many images); cells without records are left out.
     """
     measured = {}
     for classifier in experiment.models:
-        images = experiment.recorded_images(classifier, [a for a, _ in TARGETED.values()])
-        if not len(images):
-            continue
-        measured[classifier] = {}
         for column, (attack, norm) in TARGETED.items():
+            images = experiment.recorded_images(classifier, [attack])
+            if not len(images):
+                continue
             records = experiment.records(classifier, attack)
             result = records.result(images)
-            measured[classifier][column] = cell(result, norm, len(images))
+            measured.setdefault(classifier, {})[column] = cell(result, norm, len(images))
             if classifier == "point":
                 region = experiment.transferred(result, images, records.labels(images), norm)
                 measured.setdefault("region", {})[column] = cell(region, norm, len(images))

@@ -30,33 +30,34 @@ def attack_all(experiment):
         experiment.attack(classifier, DEEPFOOL, targeted=False)
 
 
-def untargeted_results(experiment, classifier, judge, images):
-    """{column: AttackResult, one row per image} of ``classifier``'s examples on ``images``.
+def untargeted_result(experiment, classifier, column, judge, images):
+    """`AttackResult` (one row per image) of Table 5's ``column`` on ``classifier``'s examples.
 
     judge: the classifier that decides success (``experiment.judge(...)``).
     """
     x, true = experiment.data.x_test[images], experiment.data.y_test[images]
-    results = {}
-    for column, (attack, norm) in TARGETED.items():
-        targeted = experiment.records(classifier, attack).result(images)
-        results["U" + column[1:]] = best_over_targets(targeted, x, true, judge, norm=norm)
-    deepfool = experiment.records(classifier, DEEPFOOL).result(images)
-    results[DEEPFOOL] = combine([deepfool], x, true, judge, "l2", targeted=False)
-    return results
+    if column == DEEPFOOL:
+        deepfool = experiment.records(classifier, DEEPFOOL).result(images)
+        return combine([deepfool], x, true, judge, "l2", targeted=False)
+    attack, norm = TARGETED["T" + column[1:]]
+    targeted = experiment.records(classifier, attack).result(images)
+    return best_over_targets(targeted, x, true, judge, norm=norm)
 
 
 def measure(experiment):
-    """{classifier: {column: cell}}, each on the prefix of the sample its records cover."""
-    names = [a for a, _ in TARGETED.values()] + [DEEPFOOL]
+    """{classifier: {column: cell}}, each cell on the prefix of the sample its records cover."""
     measured = {}
     for classifier in experiment.models:
-        images = experiment.recorded_images(classifier, names)
-        if not len(images):
-            continue
-        judges = {classifier: classifier} | ({"region": "region"} if classifier == "point" else {})
-        for name, judge in judges.items():
-            results = untargeted_results(experiment, classifier, experiment.judge(judge), images)
-            measured[name] = {c: cell(r, NORMS[c], len(images)) for c, r in results.items()}
+        judges = [classifier] + (["region"] if classifier == "point" else [])
+        for column in TABLE5_COLUMNS:
+            name = DEEPFOOL if column == DEEPFOOL else TARGETED["T" + column[1:]][0]
+            images = experiment.recorded_images(classifier, [name])
+            if not len(images):
+                continue
+            for judge in judges:
+                result = untargeted_result(experiment, classifier, column,
+                                           experiment.judge(judge), images)
+                measured.setdefault(judge, {})[column] = cell(result, NORMS[column], len(images))
     return measured
 
 

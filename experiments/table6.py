@@ -39,23 +39,35 @@ def attack_names(experiment, classifier):
     return names
 
 
-def combined_cells(experiment, classifier, judge, images):
-    """{column: cell} of the combined attacks on ``classifier``'s examples of ``images``."""
+def combined_cells(experiment, classifier, group, judge, images):
+    """{"T-<group>": cell, "U-<group>": cell} on ``classifier``'s examples of ``images``."""
     x, true = experiment.data.x_test[images], experiment.data.y_test[images]
     x9, targets = targeted_examples(x, true)
-    deepfool = experiment.records(classifier, DEEPFOOL).result(images)
-    cells = {}
-    for group, names in attack_names(experiment, classifier).items():
-        norm = GROUPS[group][1]
-        results = [experiment.records(classifier, name).result(images) for name in names]
-        cells["T-" + group] = cell(combine(results, x9, targets, judge, norm, True), norm,
-                                   len(images))
-        untargeted = [best_over_targets(r, x, true, judge, norm=norm) for r in results]
-        if group == "CA-L2":
-            untargeted.append(deepfool)
-        cells["U-" + group] = cell(combine(untargeted, x, true, judge, norm, False), norm,
-                                   len(images))
-    return cells
+    norm = GROUPS[group][1]
+    results = [experiment.records(classifier, name).result(images)
+               for name in attack_names(experiment, classifier)[group]]
+    untargeted = [best_over_targets(r, x, true, judge, norm=norm) for r in results]
+    if group == "CA-L2":
+        untargeted.append(experiment.records(classifier, DEEPFOOL).result(images))
+    return {"T-" + group: cell(combine(results, x9, targets, judge, norm, True), norm, len(images)),
+            "U-" + group: cell(combine(untargeted, x, true, judge, norm, False), norm,
+                               len(images))}
+
+
+def measure(experiment):
+    """{classifier: {column: cell}}, each group on the sample prefix all its records cover."""
+    measured = {}
+    for classifier in experiment.models:
+        judges = [classifier] + (["region"] if classifier == "point" else [])
+        for group, names in attack_names(experiment, classifier).items():
+            images = experiment.recorded_images(
+                classifier, names + ([DEEPFOOL] if group == "CA-L2" else []))
+            if not len(images):
+                continue
+            for judge in judges:
+                measured.setdefault(judge, {}).update(combined_cells(
+                    experiment, classifier, group, experiment.judge(judge), images))
+    return measured
 
 
 def run(experiment):
@@ -64,16 +76,7 @@ def run(experiment):
     table5.attack_all(experiment)
     if "point" in experiment.attacked:
         confidence_results(experiment)
-    measured = {}
-    for classifier in experiment.models:
-        names = sum(attack_names(experiment, classifier).values(), [DEEPFOOL])
-        images = experiment.recorded_images(classifier, names)
-        if len(images):
-            measured[classifier] = combined_cells(experiment, classifier,
-                                                  experiment.judge(classifier), images)
-            if classifier == "point":
-                measured["region"] = combined_cells(experiment, "point",
-                                                    experiment.judge("region"), images)
+    measured = measure(experiment)
     ks = ", ".join(f"{k:g}" for k in experiment.profile.confidences)
     note = (f"T-CA-L2 against point and region-based: T-CW-L2 with k in {{{ks}}} (the "
             "paper: k up to 40); against the other classifiers k = 0.")
