@@ -47,8 +47,8 @@ def write_report(dataset, profile, out=None):
              "Region-based Classification*, ACSAC 2017. Every entry is measured by this "
              "project; the paper's value is beside it in parentheses.", "",
              f"- Benign sample: {len(images)} test images drawn at random among those the "
-             f"point classifier gets right (seed {IMAGE_SEED}; the paper profile's full draw "
-             f"is {get_profile(profile.name).images}), each with its 9 wrong targets.",
+             f"point classifier gets right (seed {IMAGE_SEED}; the paper uses 100), each with "
+             "its 9 wrong targets.",
              f"- Attack settings: {profile.attack_settings}; RC: r = {latest.get('radius')} "
              f"({latest.get('radius_source')}), m = {profile.num_samples}, early-stopped voting.",
              f"- Classifiers not available in this checkout: "
