@@ -9,6 +9,7 @@ uses once it exists); the quick profile on the first ``radius_images``
 validation images, into ``<out>/radius/``.
 Writes figure4.md beside the other parts.
 """
+import json
 import os
 import shutil
 import time
@@ -35,6 +36,8 @@ def run(experiment):
     images = profile.radius_images or len(experiment.data.y_val)
     paper = {"mnist": "r = 0.3", "cifar10": "r = 0.02"}[experiment.dataset]
     flat = [r for r, a in result.curve if a >= result.point_accuracy]
+    with open(os.path.join(out, "radius.json")) as f:
+        passes = sum(step["forward_passes"] for step in json.load(f)["steps"])
     markdown = "\n".join([
         f"### Figure 4 ({experiment.dataset}): RC validation accuracy versus r", "",
         "![Figure 4](figure4.png)", "",
@@ -42,7 +45,7 @@ def run(experiment):
         f"m = {profile.num_samples}: point accuracy {result.point_accuracy:.2%}, "
         f"learned r = {result.radius:.2f} (paper: {paper}). RC accuracy stays at or above "
         f"the point accuracy for r in [{min(flat):.2f}, {max(flat):.2f}] "
-        f"({result.forward_passes:,} forward passes).",
+        f"({passes:,} forward passes of the base model over the whole search).",
         "" if profile.radius_images else
         f"The other parts use this radius ({os.path.relpath(out)}/radius.json)."]) + "\n"
     with open(os.path.join(experiment.out, "figure4.md"), "w") as f:

@@ -81,6 +81,23 @@ def _check_config(path, config):
     write_json(path, config)
 
 
+def _resume_from_result(out, config, steps):
+    """Seed an absent steps.jsonl from a radius.json made with the same settings.
+
+    radius.json keeps every step's record, so a committed result (without its
+    steps.jsonl) resumes without recomputing anything.
+    """
+    path = os.path.join(out, "radius.json")
+    if steps.records or not os.path.exists(path):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    old = saved.get("run", {}).get("config", {})
+    if all(old.get(k) == config.get(k) for k in RESULT_SETTINGS):
+        for record in saved.get("steps", []):
+            steps.append(radius_key(record["radius"]), record)
+
+
 def main(argv=None):
     args = parse_args(argv)
     out = args.out or os.path.join("results", f"radius_{args.dataset}")
@@ -97,6 +114,7 @@ def main(argv=None):
                   out=out)
     _check_config(os.path.join(out, "config.json"), config)
     steps = JsonLines(os.path.join(out, "steps.jsonl"))
+    _resume_from_result(out, config, steps)
     print(f"{args.dataset}: {len(x_val):,} validation images, m = {args.num_samples}, "
           f"early stop {args.early_stop}; {len(steps.records)} radii done before", flush=True)
 
