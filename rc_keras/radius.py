@@ -132,8 +132,11 @@ def main(argv=None):
                           batch_size=args.batch_size, done=steps.records, on_radius=on_radius)
     print(f"point accuracy {result.point_accuracy:.2%}; learned r = {result.radius:.2f}"
           + (" (stopped at --max-radius)" if result.reached_max_radius else ""), flush=True)
+    records = [steps.records[radius_key(r)] for r, _ in result.curve]
+    # forward_passes: the whole search's, also when earlier runs did some radii
     write_json(os.path.join(out, "radius.json"),
-               dict(result.to_dict(), steps=[steps.records[radius_key(r)] for r, _ in result.curve],
+               dict(result.to_dict(), steps=records,
+                    forward_passes=sum(record["forward_passes"] for record in records),
                     run=run_record(config, args.seed, data.record())))
     plot_figure4(result, args.dataset, len(x_val), os.path.join(out, "figure4.png"))
     return result
