@@ -99,10 +99,6 @@ class AttackRecords:
         return np.concatenate([np.asarray(self.log.records[_key(i)]["labels"], np.int64)
                                for i in indices])
 
-    def seconds(self, indices):
-        """Wall-clock seconds spent on the recorded images ``indices``."""
-        return float(sum(self.log.records[_key(i)]["seconds"] for i in indices))
-
     def _save(self, index, labels, seconds, result, rows):
         key = _key(index)
         path = os.path.join(self.directory, self.name, f"{key}.npz")

@@ -17,7 +17,7 @@ from experiments.attack_records import AttackRecords
 from experiments.protocol import (ATTACK_SETTINGS, IMAGE_SEED, POINT_CLASSIFIERS, WEIGHTS, get_profile,
                                   region_radius, results_dir, select_images)
 from models import load_dataset, load_pretrained
-from models.pretrained import PRETRAINED, pretrained_record
+from models.pretrained import pretrained_record
 from models.records import write_json
 from rc_keras import RegionClassifier
 
@@ -153,8 +153,7 @@ class Experiment:
 
     def model_records(self):
         """Training records of the classifiers used, for run records."""
-        return {name: pretrained_record(WEIGHTS[(self.dataset, name)]) for name in self.models
-                if WEIGHTS[(self.dataset, name)] in PRETRAINED}
+        return {name: pretrained_record(WEIGHTS[(self.dataset, name)]) for name in self.models}
 
     def write_run_record(self, part, config, seconds):
         """<out>/<part>.run.json: config, seed, versions, data, models, radius, wall time."""
