@@ -8,8 +8,8 @@ and the next image is x_{i+1} = clip(x + (1 + overshoot) * sum_j r_j, 0, 1),
 where the clip keeps images in [0, 1] (the reference works on unbounded
 inputs). Every example stops as soon as the model misclassifies it, or after
 ``max_iterations`` steps. All classes are candidates (the reference's
-top-10 for 10-class data). Examples are batched; the Jacobian costs one
-backward pass per class.
+top-10 for 10-class data). Examples are batched, and an example leaves the
+batch once fooled; the Jacobian costs one backward pass per class.
 """
 import tensorflow as tf
 
@@ -50,33 +50,43 @@ class DeepFool:
 
 @tf.function(reduce_retracing=True)
 def _deepfool(model, x, labels, overshoot, max_iterations):
-    """x (B, H, W, C) in [0, 1], labels (B,) -> (x_adv, success (B,), steps (B,))."""
+    """x (B, H, W, C) in [0, 1], labels (B,) -> (x_adv, success (B,), steps (B,)).
+
+    Each step linearises only the examples still classified correctly, so a
+    batch costs what its examples need, not B times its slowest example.
+    """
     num_classes = model.outputs[0].shape[-1]
     flat = [-1, num_classes, x.shape[1] * x.shape[2] * x.shape[3]]
-    is_label = tf.one_hot(labels, num_classes, on_value=True, off_value=False)
     total = tf.zeros_like(x)
     x_adv = x
     steps = tf.zeros(tf.shape(labels), tf.int32)
+    remaining = tf.range(tf.shape(labels)[0])  # indices of the examples not yet fooled
     for _ in tf.range(max_iterations):
+        tf.autograph.experimental.set_loop_options(
+            shape_invariants=[(remaining, tf.TensorShape([None]))])
+        x_now, labels_now = tf.gather(x_adv, remaining), tf.gather(labels, remaining)
         with tf.GradientTape(persistent=True) as tape:
-            tape.watch(x_adv)
-            logits = model(x_adv, training=False)
+            tape.watch(x_now)
+            logits = model(x_now, training=False)
             per_class = tf.unstack(logits, num_classes, axis=1)
-        jacobian = tf.reshape(tf.stack([tape.gradient(z, x_adv) for z in per_class], 1), flat)
+        jacobian = tf.reshape(tf.stack([tape.gradient(z, x_now) for z in per_class], 1), flat)
         del tape
-        active = tf.logical_not(is_adversarial(logits, labels, False))
-        if not tf.reduce_any(active):
+        active = tf.logical_not(is_adversarial(logits, labels_now, False))
+        remaining, jacobian, logits, labels_now = (tf.boolean_mask(t, active) for t in
+                                                   (remaining, jacobian, logits, labels_now))
+        if tf.size(remaining) == 0:
             break
-        w = jacobian - tf.gather(jacobian, labels, batch_dims=1)[:, None, :]
-        f = logits - tf.gather(logits, labels, batch_dims=1)[:, None]
+        w = jacobian - tf.gather(jacobian, labels_now, batch_dims=1)[:, None, :]
+        f = logits - tf.gather(logits, labels_now, batch_dims=1)[:, None]
         w_norm = tf.norm(w, axis=2) + 1e-12
+        is_label = tf.one_hot(labels_now, num_classes, on_value=True, off_value=False)
         distance = tf.where(is_label, float("inf"), tf.abs(f) / w_norm)
         nearest = tf.argmin(distance, axis=1, output_type=tf.int32)
         length = tf.gather(distance, nearest, batch_dims=1) + 1e-4
         unit = (tf.gather(w, nearest, batch_dims=1)
                 / tf.gather(w_norm, nearest, batch_dims=1)[:, None])
-        step = tf.where(active[:, None], length[:, None] * unit, 0.0)
-        total += tf.reshape(step, tf.shape(x))
+        step = tf.reshape(length[:, None] * unit, tf.concat([[-1], tf.shape(x)[1:]], 0))
+        total = tf.tensor_scatter_nd_add(total, remaining[:, None], step)
         x_adv = tf.clip_by_value(x + (1 + overshoot) * total, 0.0, 1.0)
-        steps += tf.cast(active, tf.int32)
+        steps = tf.tensor_scatter_nd_add(steps, remaining[:, None], tf.ones_like(remaining))
     return x_adv, is_adversarial(model(x_adv, training=False), labels, False), steps
