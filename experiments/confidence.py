@@ -31,20 +31,31 @@ def records_name(k):
     return "CW-L2" if k == 0 else f"CW-L2-k{k:g}"
 
 
-def confidence_results(experiment):
+def sample(experiment):
+    """The images Figures 6 and 7 are measured on: the whole sample where this
+    run attacks the point classifier, else the longest prefix of it that the
+    records of every k cover."""
+    if "point" in experiment.attacked:
+        return experiment.images
+    names = [records_name(k) for k in experiment.profile.confidences]
+    images = experiment.recorded_images("point", names)
+    return images if len(images) else experiment.images  # none: attack() names what is missing
+
+
+def confidence_results(experiment, images):
     """{k: `AttackResult` of T-CW-L2 with confidence k on the point classifier}.
 
     Every k of ``experiment.profile.confidences``, on every wrong target of
-    the sample's images (9 rows per image, targets increasing); runs only
-    what is not recorded yet.
+    ``images`` (9 rows per image, targets increasing); runs only what is not
+    recorded yet.
     """
-    return {k: experiment.attack("point", "CW-L2", confidence=k, records_name=records_name(k))
+    return {k: experiment.attack("point", "CW-L2", images, confidence=k,
+                                 records_name=records_name(k))
             for k in experiment.profile.confidences}
 
 
-def measure(experiment, results):
-    """{"targeted"|"untargeted": {judge: {k: cell}}} of the results (see `tables.cell`)."""
-    images = experiment.images
+def measure(experiment, results, images):
+    """{"targeted"|"untargeted": {judge: {k: cell}}} of the results on ``images`` (see `tables.cell`)."""
     true = experiment.data.y_test[images]
     x_images = experiment.data.x_test[images]
     index, targets = wrong_targets(true)
@@ -109,8 +120,9 @@ def summary(cells):
 def run(experiment):
     """Figures 6 and 7; writes figure6/7.png and confidence.{json,md}; returns the markdown."""
     began = time.time()
-    measured = measure(experiment, confidence_results(experiment))
-    dataset, n = experiment.dataset, len(experiment.images)
+    images = sample(experiment)
+    measured = measure(experiment, confidence_results(experiment, images), images)
+    dataset, n = experiment.dataset, len(images)
     plot(os.path.join(experiment.out, "figure6.png"), measured["targeted"],
          f"Figure 6 ({dataset}): high-confidence T-CW-L2, {9 * n} examples")
     plot(os.path.join(experiment.out, "figure7.png"), measured["untargeted"],
@@ -134,7 +146,7 @@ def run(experiment):
         summary(measured["untargeted"]), "",
         "Paper: on RC, U-CW-L2's SR grows with k and so does its noise (except for small k on "
         "MNIST); it reaches 100% SR at a smaller k than T-CW-L2.", ""]
-    data = {"confidences": list(experiment.profile.confidences), "images": experiment.images,
+    data = {"confidences": list(experiment.profile.confidences), "images": images,
             "radius": experiment.radius, "num_samples": experiment.profile.num_samples,
             "figure6": measured["targeted"], "figure7": measured["untargeted"]}
     return finish(experiment, "confidence", data, "\n".join(lines),

@@ -136,8 +136,8 @@ class Experiment:
             if missing:
                 raise NotRecorded(
                     f"no {records.name} records on {classifier} for test images {missing[:5]}"
-                    f"{' ...' if len(missing) > 5 else ''} in {self.out}, and this run attacks "
-                    f"only {list(self.profile.attacked)} (add it with --attacked)")
+                    f"{' ...' if len(missing) > 5 else ''} in {os.path.relpath(self.out)}, "
+                    f"and this run attacks only {list(self.profile.attacked)} (add it with --attacked)")
             return records.result(images)
         attack = build(name, self.models[classifier], self.profile.attack_settings,
                        **{**ATTACK_SETTINGS.get(name, {}), **overrides})

@@ -75,7 +75,7 @@ def run(experiment):
     began = time.time()
     table5.attack_all(experiment)
     if "point" in experiment.attacked:
-        confidence_results(experiment)
+        confidence_results(experiment, experiment.images)
     measured = measure(experiment)
     ks = ", ".join(f"{k:g}" for k in experiment.profile.confidences)
     note = (f"T-CA-L2 against point and region-based: T-CW-L2 with k in {{{ks}}} (the "

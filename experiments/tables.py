@@ -25,8 +25,6 @@ def cell(result, norm, images):
             "examples": len(result), "images": int(images)}
 
 
-
-
 def number(value, digits=3):
     """A table entry: "–" for None/NaN, else ``digits`` significant digits (1 decimal from 100)."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
@@ -60,6 +58,19 @@ def _sr(value):
     return "–" if value is None else f"{value:.3g}%"
 
 
+def sample_sizes(cells):
+    """"N benign images (E examples)" for a row of cells; where the cells of
+    the row differ in sample, each size names its columns."""
+    groups = {}
+    for column, got in cells.items():
+        groups.setdefault((got["images"], got["examples"]), []).append(column)
+    sizes = [f"{i} benign images ({e} examples)" for i, e in sorted(groups, reverse=True)]
+    if len(groups) == 1:
+        return sizes[0]
+    return " and ".join(f"{size} for {', '.join(groups[key])}"
+                     for size, key in zip(sizes, sorted(groups, reverse=True)))
+
+
 def render(title, columns, measured, paper, note=""):
     """Markdown of a table of cells.
 
@@ -86,11 +97,8 @@ def render(title, columns, measured, paper, note=""):
                 sr, noise = f"{sr} ({_sr(ref[0])})", f"{noise} ({number(ref[1])})"
             row += [sr, noise]
         lines.append("| " + " | ".join(row) + " |")
-    sizes = []
-    for classifier, cells in measured.items():
-        counts = sorted({(c["images"], c["examples"]) for c in cells.values()})
-        sizes.append(f"{CLASSIFIER_NAMES[classifier]}: " + ", ".join(
-            f"{i} benign images ({e} examples)" for i, e in counts))
+    sizes = [f"{CLASSIFIER_NAMES[classifier]}: {sample_sizes(cells)}"
+             for classifier, cells in measured.items()]
     if sizes:
         lines += ["", "Measured on: " + "; ".join(sizes) + "."]
     if note:

@@ -9,7 +9,7 @@ from cw_attacks.result import AttackResult
 from experiments.attack_records import AttackRecords
 from experiments.paper_values import TABLE4, TABLE4_COLUMNS, paper_cells
 from experiments.protocol import get_profile, select_images, targeted_examples
-from experiments.tables import cell, render
+from experiments.tables import cell, render, sample_sizes
 
 
 class ShiftAttack:
@@ -103,6 +103,14 @@ def test_tables_render_measured_beside_the_paper():
     region_row = next(line for line in text.splitlines() if line.startswith("| Region-based"))
     assert "not run (0.2%)" in region_row
     assert "Point-based: 1 benign images (4 examples)" in text
+
+
+def test_sample_sizes_name_the_columns_when_a_row_mixes_samples():
+    cells = {"T-JSMA": {"images": 20, "examples": 180}, "T-CW-L2": {"images": 10, "examples": 90},
+             "T-FGSM": {"images": 20, "examples": 180}}
+    assert sample_sizes(cells) == ("20 benign images (180 examples) for T-JSMA, T-FGSM and "
+                                   "10 benign images (90 examples) for T-CW-L2")
+    assert sample_sizes({"T-JSMA": cells["T-JSMA"]}) == "20 benign images (180 examples)"
 
 
 def test_quick_reproduction_writes_every_part_and_resumes(tmp_path, mnist):

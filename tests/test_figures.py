@@ -87,11 +87,23 @@ def test_confidence_figures_6_and_7(experiment):
             assert targeted["examples"] == 18 and untargeted["examples"] == 2
             assert untargeted["sr"] >= targeted["sr"]
     # The fake attack's point success is the point judge's, so re-judging keeps it.
-    results = confidence.confidence_results(experiment)
+    results = confidence.confidence_results(experiment, experiment.images)
     assert sorted(results) == [0, 20]
     for k, result in results.items():
         assert data["figure6"]["point"][str(k)]["sr"] == pytest.approx(100 * result.success_rate)
         assert len(result) == 18
+
+
+def test_confidence_sample_is_the_recorded_prefix_when_point_is_not_attacked(experiment,
+                                                                              monkeypatch):
+    assert list(confidence.sample(experiment)) == list(experiment.images)  # quick attacks point
+    monkeypatch.setattr(experiment, "profile", dataclasses.replace(PROFILE, attacked=()))
+    covered = {"count": 1}
+    monkeypatch.setattr(experiment, "recorded_images",
+                        lambda classifier, names: experiment.images[:covered["count"]])
+    assert list(confidence.sample(experiment)) == list(experiment.images[:1])
+    covered["count"] = 0  # nothing recorded: the whole sample, so attack() names what is missing
+    assert list(confidence.sample(experiment)) == list(experiment.images)
 
 
 def test_adapted_figures_8_and_9(experiment):
