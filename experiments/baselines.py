@@ -58,6 +58,7 @@ import time
 import numpy as np
 
 from cw_attacks import DeepFool, run_chunked
+from experiments.cli import progress
 from models.data import DATASETS, file_sha256, load_dataset
 from models.pretrained import _path as pretrained_path, load_pretrained
 from models.records import write_json
@@ -328,7 +329,7 @@ def main(argv=None):
         parser.error("--chunk-size must be >= 1 and applies to --defence advtrained only")
     return run(args.dataset, args.defence, epochs=args.epochs, work_dir=args.work_dir,
                out_dir=args.out, train_limit=args.train_limit, data_dir=args.data_dir,
-               chunk_size=args.chunk_size)
+               chunk_size=args.chunk_size, log=progress)
 
 
 if __name__ == "__main__":

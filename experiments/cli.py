@@ -6,6 +6,11 @@ from experiments.context import Experiment
 from experiments.protocol import POINT_CLASSIFIERS, PROFILES, get_profile
 
 
+def progress(*values):
+    """`print` that flushes, so a run's progress shows in a redirected log as it happens."""
+    print(*values, flush=True)
+
+
 def parser(description):
     """An ArgumentParser with the options every part takes (add more before parsing)."""
     p = argparse.ArgumentParser(description=description)
@@ -21,7 +26,7 @@ def parser(description):
     return p
 
 
-def experiment_from(args, log=print):
+def experiment_from(args, log=progress):
     profile = get_profile(args.profile, args.images)
     if args.attacked:
         attacked = () if args.attacked == "none" else tuple(args.attacked.split(","))

@@ -19,7 +19,7 @@ import importlib
 import os
 import time
 
-from experiments.cli import experiment_from, parser
+from experiments.cli import experiment_from, parser, progress
 from experiments.context import NotRecorded
 from experiments.paper_values import TABLE3
 from experiments.report import PARTS, write_report
@@ -45,7 +45,7 @@ def summary(experiment):
     return lines
 
 
-def main(argv=None, log=print):
+def main(argv=None, log=progress):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--parts", help=f"comma-separated subset of {','.join(PARTS)}")
     args = p.parse_args(argv)
