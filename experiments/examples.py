@@ -79,7 +79,7 @@ def render_grid(experiment, path, rows, examples, success, title, judge=None):
     heights = [1.0 if p else 0.3 for p in present]
     fig, axes = plt.subplots(num_classes, num_classes, squeeze=False,
                              gridspec_kw={"height_ratios": heights},
-                             figsize=(0.75 * num_classes, 0.8 * sum(heights) + 0.7))
+                             figsize=(0.75 * num_classes, 0.8 * sum(heights) + 0.9))
     for i in range(num_classes):
         for j in range(num_classes):
             ax = axes[i, j]
@@ -108,7 +108,7 @@ def render_grid(experiment, path, rows, examples, success, title, judge=None):
     fig.supxlabel("target label (column); diagonal: benign image", fontsize=8)
     fig.suptitle(title, fontsize=8)
     height = fig.get_figheight()  # margins in inches, whatever the number of blank rows
-    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.5 / height, top=1 - 0.3 / height,
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.5 / height, top=1 - 0.5 / height,
                         wspace=0.08, hspace=0.35)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -118,8 +118,11 @@ def main(argv=None):
     print(f"{args.dataset}: {len(x_val):,} validation images, m = {args.num_samples}, "
           f"early stop {args.early_stop}; {len(steps.records)} radii done before", flush=True)
 
+    computed = []  # radii searched in this run
+
     def on_radius(record):
         steps.append(radius_key(record["radius"]), record)
+        computed.append(record["radius"])
         print(f"r = {record['radius']:.4f}: RC accuracy {record['accuracy']:.2%} "
               f"({record['correct']}/{len(x_val)}), "
               f"{record['forward_passes'] / len(x_val):.1f} passes/image, "
@@ -133,11 +136,12 @@ def main(argv=None):
     print(f"point accuracy {result.point_accuracy:.2%}; learned r = {result.radius:.2f}"
           + (" (stopped at --max-radius)" if result.reached_max_radius else ""), flush=True)
     records = [steps.records[radius_key(r)] for r, _ in result.curve]
-    # forward_passes: the whole search's, also when earlier runs did some radii
-    write_json(os.path.join(out, "radius.json"),
-               dict(result.to_dict(), steps=records,
-                    forward_passes=sum(record["forward_passes"] for record in records),
-                    run=run_record(config, args.seed, data.record())))
+    path = os.path.join(out, "radius.json")
+    if computed or not os.path.exists(path):  # else radius.json keeps the run that made it
+        # forward_passes: the whole search's, also when earlier runs did some radii
+        write_json(path, dict(result.to_dict(), steps=records,
+                              forward_passes=sum(record["forward_passes"] for record in records),
+                              run=run_record(config, args.seed, data.record())))
     plot_figure4(result, args.dataset, len(x_val), os.path.join(out, "figure4.png"))
     return result
 

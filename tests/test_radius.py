@@ -76,8 +76,11 @@ def test_cli_writes_curve_and_figure_and_resumes(mnist, tmp_path, monkeypatch, c
         raise AssertionError("a finished radius was recomputed")
     with monkeypatch.context() as patch:
         patch.setattr(rc_keras.search.RegionClassifier, "vote_counts", refuse)
+        before = (out / "radius.json").read_text()
         assert main(argv).curve == result.curve
+        assert (out / "radius.json").read_text() == before  # keeps the run that made it
     main(argv[:-1] + ["0.03"])
     assert len((out / "steps.jsonl").read_text().splitlines()) == 4
+    assert len(json.loads((out / "radius.json").read_text())["curve"]) == 4
     with pytest.raises(SystemExit, match="num_samples"):
         main(argv[:-3] + ["9", "--max-radius", "0.02"])
