@@ -24,7 +24,7 @@ from cw_attacks.compose import adapt, combine, take, wrong_targets
 from cw_attacks.result import AttackResult
 from experiments.cli import main_for
 from experiments.examples import class_rows, grid_table, render_grid
-from experiments.tables import cell, finish, markdown_table, number
+from experiments.tables import cell, finish, markdown_table, number, percent
 
 # column -> (records on "point", norm of its noise)
 ATTACKS = {"T-CW-L0-A": ("CW-L0", "l0"), "T-CW-L2-A": ("CW-L2", "l2"),
@@ -89,7 +89,7 @@ def table(measured):
     alphas = sorted(next(iter(measured.values())))
     header = ["alpha"] + [f"{c} {h}" for c in measured for h in ("SR", "noise", "×noise")]
     rows = [[f"{a:g}"] + [v for c in measured for v in (
-        f"{number(measured[c][a]['sr'])}%", number(measured[c][a]["noise"]),
+        percent(measured[c][a]["sr"]), number(measured[c][a]["noise"]),
         number(measured[c][a]["noise_factor"]))] for a in alphas]
     return markdown_table(header, rows)
 
@@ -133,7 +133,7 @@ def run(experiment):
         "×noise: mean ratio of adapted to original noise over the produced examples.", "",
         "![Figure 8](figure8.png)", "", table(measured), "",
         "Measured: best SR on RC " + "; ".join(
-            f"{c} {number(measured[c][a]['sr'])}% at alpha = {a:g}" for c, a in best.items())
+            f"{c} {percent(measured[c][a]['sr'])} at alpha = {a:g}" for c, a in best.items())
         + ".", "",
         "Paper (Figure 8): no adapted attack reaches 100% SR; SR first rises then falls with "
         "alpha. MNIST: T-CW-L2-A is best, 64% at alpha = 1 (noise doubled), 50% needs 25% more "

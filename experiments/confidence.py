@@ -21,7 +21,7 @@ import numpy as np
 
 from cw_attacks.compose import best_over_targets, combine, wrong_targets
 from experiments.cli import main_for
-from experiments.tables import cell, finish, markdown_table, number
+from experiments.tables import cell, finish, markdown_table, number, percent
 
 JUDGES = {"point": "Point-based", "region": "Region-based"}
 
@@ -98,7 +98,7 @@ def plot(path, cells, title):
 
 def table(cells):
     ks = sorted(cells["point"])
-    rows = [[f"{k:g}"] + [f"{number(cells[j][k]['sr'])}%" if c == "sr" else
+    rows = [[f"{k:g}"] + [percent(cells[j][k]["sr"]) if c == "sr" else
                           number(cells[j][k]["noise"])
                           for j in JUDGES for c in ("sr", "noise")] for k in ks]
     return markdown_table(["k", "point SR", "point noise", "RC SR", "RC noise"], rows)
@@ -110,7 +110,7 @@ def summary(cells):
     full = [k for k in sorted(region) if region[k]["sr"] >= 100.0]
     k = full[0] if full else max(region, key=lambda k: (region[k]["sr"], -k))
     reached = ("reaches 100% SR" if full else
-               f"never reaches 100% SR here; its best is {number(region[k]['sr'])}%")
+               f"never reaches 100% SR here; its best is {percent(region[k]['sr'])}")
     noise, base = region[k]["noise"], cells["point"][k0]["noise"]
     extra = (f", with {100 * (noise / base - 1):.0f}% more mean L2 noise than the point "
              f"classifier needs at k = {k0:g}") if noise and base else ""

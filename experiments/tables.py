@@ -54,7 +54,8 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
-def _sr(value):
+def percent(value):
+    """A success rate entry: "–" for None, else 3 significant digits and "%"."""
     return "–" if value is None else f"{value:.3g}%"
 
 
@@ -91,10 +92,10 @@ def render(title, columns, measured, paper, note=""):
         for column in columns:
             got = measured.get(classifier, {}).get(column)
             ref = (paper or {}).get(classifier, {}).get(column)
-            sr = _sr(got["sr"]) if got else "not run"
+            sr = percent(got["sr"]) if got else "not run"
             noise = number(got["noise"]) if got else "not run"
             if ref:
-                sr, noise = f"{sr} ({_sr(ref[0])})", f"{noise} ({number(ref[1])})"
+                sr, noise = f"{sr} ({percent(ref[0])})", f"{noise} ({number(ref[1])})"
             row += [sr, noise]
         lines.append("| " + " | ".join(row) + " |")
     sizes = [f"{CLASSIFIER_NAMES[classifier]}: {sample_sizes(cells)}"
