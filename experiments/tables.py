@@ -65,11 +65,11 @@ def sample_sizes(cells):
     groups = {}
     for column, got in cells.items():
         groups.setdefault((got["images"], got["examples"]), []).append(column)
-    sizes = [f"{i} benign images ({e} examples)" for i, e in sorted(groups, reverse=True)]
-    if len(groups) == 1:
-        return sizes[0]
-    return " and ".join(f"{size} for {', '.join(groups[key])}"
-                     for size, key in zip(sizes, sorted(groups, reverse=True)))
+    keys = sorted(groups, reverse=True)
+    size = "{} benign images ({} examples)".format
+    if len(keys) == 1:
+        return size(*keys[0])
+    return " and ".join(f"{size(*key)} for {', '.join(groups[key])}" for key in keys)
 
 
 def render(title, columns, measured, paper, note=""):
