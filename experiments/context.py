@@ -137,7 +137,8 @@ class Experiment:
                 raise NotRecorded(
                     f"no {records.name} records on {classifier} for test images {missing[:5]}"
                     f"{' ...' if len(missing) > 5 else ''} in {os.path.relpath(self.out)}, "
-                    f"and this run attacks only {list(self.profile.attacked)} (add it with --attacked)")
+                    f"and this run attacks only {list(self.profile.attacked)} "
+                    "(add it with --attacked)")
             return records.result(images)
         attack = build(name, self.models[classifier], self.profile.attack_settings,
                        **{**ATTACK_SETTINGS.get(name, {}), **overrides})
