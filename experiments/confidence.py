@@ -55,7 +55,8 @@ def confidence_results(experiment, images):
 
 
 def measure(experiment, results, images):
-    """{"targeted"|"untargeted": {judge: {k: cell}}} of the results on ``images`` (see `tables.cell`)."""
+    """{"targeted"|"untargeted": {judge: {k: cell}}} of the results on ``images``
+    (see `tables.cell`)."""
     true = experiment.data.y_test[images]
     x_images = experiment.data.x_test[images]
     index, targets = wrong_targets(true)
