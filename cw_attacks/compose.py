@@ -20,14 +20,11 @@ an example without one fails.
 - Adapted attack X-A (`adapt`): x'' = clip(x + (1 + alpha) (x' - x), 0, 1);
   its success must be judged again (e.g. `combine([result_of_x''], ...)`).
 """
-import dataclasses
-
 import numpy as np
 
+from cw_attacks.base import NORMS
 from cw_attacks.result import AttackResult
 from models.checks import check_images, check_labels
-
-NORMS = ("l0", "l2", "linf")
 
 
 def model_judge(model, batch_size=256):
@@ -35,18 +32,6 @@ def model_judge(model, batch_size=256):
     def judge(images):
         return np.argmax(model.predict(images, batch_size=batch_size, verbose=0), axis=1)
     return judge
-
-
-def take(result, rows):
-    """The `AttackResult` of the examples ``rows`` (indices, slice or mask) of ``result``."""
-    return AttackResult(**{f.name: getattr(result, f.name)[rows]
-                           for f in dataclasses.fields(AttackResult)})
-
-
-def concatenate(results):
-    """One `AttackResult` holding the examples of ``results`` (a non-empty list) in order."""
-    return AttackResult(**{f.name: np.concatenate([getattr(r, f.name) for r in results])
-                           for f in dataclasses.fields(AttackResult)})
 
 
 def wrong_targets(labels, num_classes=10):
@@ -120,22 +105,30 @@ def best_over_targets(targeted_result, x, true_labels, judge, num_classes=10, no
     if len(targeted_result) != len(x) * per_target:
         raise ValueError(f"targeted_result must hold {per_target} examples per image "
                          f"({len(x) * per_target}), got {len(targeted_result)}")
-    parts = [take(targeted_result, slice(j, None, per_target)) for j in range(per_target)]
+    parts = [targeted_result[j::per_target] for j in range(per_target)]
     return combine(parts, x, true_labels, judge, norm, targeted=False)
 
 
-def untargeted_from_targeted(attack, x, true_labels, judge, num_classes=10, norm="l2"):
+def untargeted_from_targeted(attack, x, true_labels, judge):
     """Run a targeted ``attack`` on every wrong target of every image and keep the best.
 
     Args:
-        attack: object with ``attack(x, targets) -> AttackResult`` (targeted).
+        attack: a targeted `cw_attacks.base.Attack` (or any object with
+            ``targeted``, ``norm``, ``num_classes`` and ``attack(x, targets)
+            -> AttackResult``); the best is the smallest noise in its norm.
         x: (N, H, W, C) float32 in [0, 1].
-        true_labels: (N,) int in [0, num_classes).
-        judge, norm: as in `combine`.
+        true_labels: (N,) int in [0, attack.num_classes).
+        judge: as in `combine`.
 
     Returns:
         `AttackResult` for the N examples (the N * (K - 1) images run as one batch).
+
+    Raises:
+        ValueError: ``attack`` is untargeted.
     """
+    if not attack.targeted:
+        raise ValueError(f"untargeted_from_targeted needs a targeted attack, got {attack!r}")
+    num_classes, norm = attack.num_classes, attack.norm
     x = check_images(x)
     true_labels = check_labels(true_labels, len(x), num_classes, "true_labels")
     index, targets = wrong_targets(true_labels, num_classes)

@@ -40,12 +40,11 @@ Where we differ from carlini/nn_robust_attacks, and why:
 import numpy as np
 import tensorflow as tf
 
+from cw_attacks.base import DEFAULT_BATCH_SIZE, Attack, check_positive
 from cw_attacks.result import AttackResult
-from models.checks import check_images, check_labels, model_input_shape
 
 TANH_SHRINK = 1.999999 / 2   # the reference's arctanh(x * 1.999999), for x in [-0.5, 0.5]
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8   # tf.train.AdamOptimizer defaults
-DEFAULT_BATCH_SIZE = 100
 # A call of the tf.function returns to Python once this fraction of its running
 # solves has ended (at least one), so finished examples idle only briefly.
 RETURN_FRACTION = 0.1
@@ -78,20 +77,6 @@ def margin_loss(logits, labels, targeted, margin):
     other = tf.reduce_max((1.0 - onehot) * logits - onehot * 10000.0, axis=1)
     gap = other - real if targeted else real - other
     return tf.maximum(0.0, gap + margin)
-
-
-def is_adversarial(logits, labels, targeted, confidence=0.0):
-    """(N,) bool: the logits (N, K) reach the goal with margin `confidence`.
-
-    Targeted: argmax of Z with Z_t lowered by k is t. Untargeted: argmax of Z
-    with Z_y raised by k is not y. (The reference lowers Z_y in the
-    untargeted case too, which for k > 0 accepts images still classified as
-    y; both agree for k = 0.)
-    """
-    onehot = tf.one_hot(labels, tf.shape(logits)[1], dtype=logits.dtype)
-    shift = -confidence if targeted else confidence
-    predicted = tf.argmax(logits + shift * onehot, axis=1, output_type=labels.dtype)
-    return tf.equal(predicted, labels) if targeted else tf.not_equal(predicted, labels)
 
 
 def adam_step(w, grad, m, v, t, learning_rate):
@@ -135,83 +120,33 @@ def advance_const(step, const, ended, max_iterations, const_factor, largest_cons
     return step, const, round_over & (const >= largest_const)
 
 
-def check_positive(name, value, integer=False):
-    """Validate a constructor parameter: a positive finite number (int if asked)."""
-    if integer:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-            or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def check_logits(model, x, batch_size):
-    """Run `model` on x and return its outputs (N, K); reject probability outputs.
-
-    Raises ValueError if the outputs are not (N, K) or look like a softmax
-    (every row non-negative and summing to 1), as the reference's attacks
-    need logits.
-    """
-    outputs = np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
-                              for i in range(0, len(x), batch_size)])
-    if outputs.ndim != 2 or outputs.shape[0] != len(x):
-        raise ValueError(f"the model must return logits of shape (N, classes), got {outputs.shape}")
-    if np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3):
-        raise ValueError("the model's outputs are non-negative and sum to 1 on these inputs: "
-                         "probably a softmax; give the attack the logits model instead")
-    return outputs
-
-
-class CarliniAttack:
+class CarliniAttack(Attack):
     """Base of CarliniL2, CarliniL0 and CarliniLinf: validation and the batched engine.
 
-    Args shared by the three attacks:
-        model: Keras model, images (N, H, W, C) in [0, 1] -> logits (N, K).
-        targeted: labels are targets (True) or true classes (False).
+    Keyword-only args shared by the three attacks (besides `Attack`'s
+    ``targeted`` and ``batch_size``: examples run at once, never changing
+    the results):
         learning_rate: Adam step size (in tanh space).
         max_iterations: Adam iterations per value of c.
         initial_const: first c.
-        batch_size: examples run at once (does not change the results).
 
-    Subclasses define `_iteration` (one Adam iteration of every running
-    solve, in TF) and `_run` (initial state and the per-example decision rule
-    applied when a solve ends).
+    `attack` returns an `AttackResult` whose ``iterations`` counts the
+    gradient evaluations (Adam iterations) each example used; failed
+    examples keep x. Subclasses define `_iteration` (one Adam iteration of
+    every running solve, in TF) and `_run` (initial state and the
+    per-example decision rule applied when a solve ends); `_logits` is the
+    one place the model is called inside a solve.
     """
 
-    def __init__(self, model, targeted, learning_rate, max_iterations, initial_const, batch_size):
-        if not callable(model):
-            raise TypeError("model must be a Keras model returning logits, "
-                            f"got {type(model).__name__}")
-        self.model = model
-        self.targeted = bool(targeted)
+    def __init__(self, model, *, targeted=True, learning_rate, max_iterations, initial_const,
+                 batch_size=DEFAULT_BATCH_SIZE):
+        super().__init__(model, targeted=targeted, batch_size=batch_size)
         self.learning_rate = check_positive("learning_rate", learning_rate)
         self.max_iterations = check_positive("max_iterations", max_iterations, integer=True)
         self.initial_const = check_positive("initial_const", initial_const)
-        self.batch_size = check_positive("batch_size", batch_size, integer=True)
         self._advance = tf.function(self._advance_impl, reduce_retracing=True)
 
-    def attack(self, x, labels):
-        """Attack a batch of images.
-
-        Args:
-            x: (N, H, W, C) float32 in [0, 1], the model's input shape.
-            labels: (N,) ints in [0, classes): the targets (targeted) or the
-                true labels (untargeted).
-
-        Raises:
-            TypeError, ValueError: bad images or labels (see models.checks),
-                no images, or a model whose outputs look like probabilities.
-
-        Returns:
-            `AttackResult`; failed examples keep x. `iterations` counts the
-            gradient evaluations (Adam iterations) each example used.
-        """
-        x = check_images(x, expected_shape=model_input_shape(self.model))
-        if not len(x):
-            raise ValueError("x holds no images: an attack needs at least one")
-        labels = check_labels(labels, len(x), check_logits(self.model, x, self.batch_size).shape[1])
+    def _attack(self, x, labels):
         adversarial, success, iterations = self._run(x, labels.astype(np.int32))
         return AttackResult.from_images(x, adversarial, success, iterations)
 
@@ -277,6 +212,7 @@ class CarliniAttack:
         return loss, aux, tape.gradient(loss, w)
 
     def _logits(self, images):
+        """Logits (N, K) of images (N, H, W, C) in a solve (override to attack another model)."""
         return self.model(images, training=False)
 
     def _iteration(self, state):
@@ -290,7 +226,7 @@ class CarliniAttack:
 class GrowingConstAttack(CarliniAttack):
     """Base of CarliniL0 and CarliniLinf: each solve grows c until it succeeds.
 
-    Args, besides those of `CarliniAttack`:
+    Keyword-only args, besides those of `CarliniAttack`:
         initial_const: c of the first solve; later solves start at the c
             that last succeeded.
         largest_const: a solve fails when c reaches this.
@@ -299,9 +235,11 @@ class GrowingConstAttack(CarliniAttack):
         reduce_const: halve c after each success.
     """
 
-    def __init__(self, model, targeted, learning_rate, max_iterations, initial_const,
-                 largest_const, const_factor, reduce_const, batch_size):
-        super().__init__(model, targeted, learning_rate, max_iterations, initial_const, batch_size)
+    def __init__(self, model, *, targeted=True, learning_rate, max_iterations, initial_const,
+                 largest_const, const_factor, reduce_const, batch_size=DEFAULT_BATCH_SIZE):
+        super().__init__(model, targeted=targeted, learning_rate=learning_rate,
+                         max_iterations=max_iterations, initial_const=initial_const,
+                         batch_size=batch_size)
         self.largest_const = check_positive("largest_const", largest_const)
         if self.largest_const <= self.initial_const:
             raise ValueError(f"largest_const must exceed initial_const, got {largest_const!r}")

@@ -13,49 +13,49 @@ batch once fooled; the Jacobian costs one backward pass per class.
 """
 import tensorflow as tf
 
-from cw_attacks.cw_common import check_positive, is_adversarial
-from cw_attacks.fgsm import check_attack_inputs
+from cw_attacks.base import DEFAULT_BATCH_SIZE, Attack, check_positive, in_batches, is_adversarial
 from cw_attacks.result import AttackResult
 
 
-class DeepFool:
-    """Untargeted DeepFool.
+class DeepFool(Attack):
+    """DeepFool (untargeted only: the labels are the true labels).
 
     Args:
         model: Keras model mapping (N, H, W, C) images in [0, 1] to logits (N, K).
+    Keyword-only:
+        targeted: must be False (the default).
         overshoot: relative overshoot (> 0) of the accumulated step (reference: 0.02).
         max_iterations: steps per example at most (reference: 50).
+        batch_size: examples linearised at once (never changes the results).
+
+    ``iterations`` of the result counts the linearisation steps; success is
+    any prediction but the true label.
     """
 
-    def __init__(self, model, overshoot=0.02, max_iterations=50):
-        self.model = model
+    norm = "l2"
+    can_target = False
+
+    def __init__(self, model, *, targeted=False, overshoot=0.02, max_iterations=50,
+                 batch_size=DEFAULT_BATCH_SIZE):
+        super().__init__(model, targeted=targeted, batch_size=batch_size)
         self.overshoot = check_positive("overshoot", overshoot)
         self.max_iterations = check_positive("max_iterations", max_iterations, integer=True)
 
-    def attack(self, x, labels):
-        """Attack a batch.
-
-        Args:
-            x: (N, H, W, C) float32 images in [0, 1].
-            labels: (N,) int true labels; success is any other prediction.
-
-        Returns:
-            `AttackResult`; ``iterations`` counts the linearisation steps.
-        """
-        x, labels = check_attack_inputs(self.model, x, labels)
-        x_adv, success, steps = _deepfool(self.model, tf.constant(x), tf.constant(labels),
-                                          self.overshoot, self.max_iterations)
-        return AttackResult.from_images(x, x_adv.numpy(), success.numpy(), steps.numpy())
+    def _attack(self, x, labels):
+        x_adv, success, steps = in_batches(
+            lambda x, y: _deepfool(self.model, tf.constant(x), tf.constant(y), self.overshoot,
+                                   self.max_iterations, self.num_classes),
+            self.batch_size, x, labels)
+        return AttackResult.from_images(x, x_adv, success, steps)
 
 
 @tf.function(reduce_retracing=True)
-def _deepfool(model, x, labels, overshoot, max_iterations):
-    """x (B, H, W, C) in [0, 1], labels (B,) -> (x_adv, success (B,), steps (B,)).
+def _deepfool(model, x, labels, overshoot, max_iterations, num_classes):
+    """x (B, H, W, C) in [0, 1], labels (B,), K classes -> (x_adv, success (B,), steps (B,)).
 
     Each step linearises only the examples still classified correctly, so a
     batch costs what its examples need, not B times its slowest example.
     """
-    num_classes = model.outputs[0].shape[-1]
     flat = [-1, num_classes, x.shape[1] * x.shape[2] * x.shape[3]]
     total = tf.zeros_like(x)
     x_adv = x

@@ -20,14 +20,14 @@ Iterations: as Kurakin et al., min(eps/alpha + 4, 1.25 * eps/alpha) steps
 (their min(eps + 4, 1.25 eps) with eps in pixel units), rounded up, per
 example; an example stops at its first success ("until finding a successful
 adversarial example or reaching the maximum number of iterations", paper
-section 2.2). eps is searched per example as in `cw_attacks.fgsm`.
+section 2.2). eps is searched per example (`cw_attacks.eps_search`).
 """
 import numpy as np
 import tensorflow as tf
 from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
 
-from cw_attacks.cw_common import check_positive, is_adversarial
-from cw_attacks.fgsm import FGSM
+from cw_attacks.base import DEFAULT_BATCH_SIZE, check_positive, is_adversarial
+from cw_attacks.eps_search import EpsSearchAttack
 
 STEP_SIZE = 1 / 256
 
@@ -72,25 +72,29 @@ def _igsm_perturb(model, x, labels, eps, targeted, step_size):
     return x_adv, is_adversarial(model(x_adv, training=False), labels, targeted), steps
 
 
-class IGSM(FGSM):
-    """T-IGSM (or plain U-IGSM) with the smallest-eps search of `cw_attacks.fgsm`.
+class IGSM(EpsSearchAttack):
+    """T-IGSM (or plain U-IGSM) with the smallest-eps search of `cw_attacks.eps_search`.
 
     Args:
         model: Keras model mapping (N, H, W, C) images in [0, 1] to logits (N, K).
+    Keyword-only:
         targeted: labels passed to `attack` are targets (True) or true labels (False).
-        step_size: alpha, L∞ size of one step (paper: 1/256).
         eps_grid: increasing L∞ radii in (0, 1]; the default 0.05, 0.10, ..., 0.50,
             0.75, 1.0 is coarse because each try runs up to 1.25 eps/alpha steps.
         bisection_steps: halvings after the grid; the default 5 refines a 0.05
             grid step to 0.0016 < alpha.
+        step_size: alpha, L∞ size of one step (paper: 1/256).
+        batch_size: examples iterated at once (never changes the results).
+
+    ``iterations`` of the result counts the gradient steps over all eps tried.
     """
 
-    def __init__(self, model, targeted=True, step_size=STEP_SIZE,
-                 eps_grid=tuple(np.arange(1, 11) / 20) + (0.75, 1.0), bisection_steps=5):
-        super().__init__(model, targeted, eps_grid, bisection_steps)
+    def __init__(self, model, *, targeted=True,
+                 eps_grid=tuple(np.arange(1, 11) / 20) + (0.75, 1.0), bisection_steps=5,
+                 step_size=STEP_SIZE, batch_size=DEFAULT_BATCH_SIZE):
+        super().__init__(model, targeted=targeted, eps_grid=eps_grid,
+                         bisection_steps=bisection_steps, batch_size=batch_size)
         self.step_size = check_positive("step_size", step_size)
 
-    def _attack_at(self, x, labels, eps):
-        x_adv, success, steps = igsm_perturb(self.model, x, labels, eps, self.targeted,
-                                             self.step_size)
-        return x_adv.numpy(), success.numpy(), steps.numpy()
+    def _perturb(self, x, labels, eps):
+        return igsm_perturb(self.model, x, labels, eps, self.targeted, self.step_size)

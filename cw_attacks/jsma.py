@@ -22,45 +22,38 @@ cleverhans 4.0 has no JSMA for TF2 (its TF1 ``SaliencyMapMethod`` is gone).
 import numpy as np
 import tensorflow as tf
 
-from cw_attacks.cw_common import check_positive, is_adversarial
-from cw_attacks.fgsm import check_attack_inputs
+from cw_attacks.base import Attack, check_positive, in_batches, is_adversarial
 from cw_attacks.result import AttackResult
 
 
-class JSMA:
-    """Targeted JSMA on logits, increasing feature pairs to 1.
+class JSMA(Attack):
+    """Targeted JSMA on logits, increasing feature pairs to 1 (targeted only).
 
     Args:
         model: Keras model mapping (N, H, W, C) images in [0, 1] to logits (N, K).
+    Keyword-only:
+        targeted: must be True (the labels are targets).
         gamma: the largest fraction of features (H * W * C) that may change (default 10%).
         batch_size: examples per batch of the pair search (memory ~ 4 *
             batch_size * (H * W * C)**2 bytes per tensor: 39 MB for 16 MNIST images).
+
+    ``iterations`` of the result counts the feature pairs changed.
     """
 
-    def __init__(self, model, gamma=0.1, batch_size=16):
-        self.model = model
+    norm = "l0"
+    can_untarget = False
+
+    def __init__(self, model, *, targeted=True, gamma=0.1, batch_size=16):
+        super().__init__(model, targeted=targeted, batch_size=batch_size)
         self.gamma = check_positive("gamma", gamma)
         if self.gamma > 1:
             raise ValueError(f"gamma must lie in (0, 1], got {gamma!r}")
-        self.batch_size = check_positive("batch_size", batch_size, integer=True)
 
-    def attack(self, x, targets):
-        """Attack a batch.
-
-        Args:
-            x: (N, H, W, C) float32 images in [0, 1].
-            targets: (N,) int target labels.
-
-        Returns:
-            `AttackResult`; ``iterations`` counts the feature pairs changed.
-        """
-        x, targets = check_attack_inputs(self.model, x, targets)
+    def _attack(self, x, labels):
         max_pairs = int(np.prod(x.shape[1:]) * self.gamma // 2)
-        parts = [_jsma(self.model, tf.constant(x[i:i + self.batch_size]),
-                       tf.constant(targets[i:i + self.batch_size]), max_pairs)
-                 for i in range(0, len(x), self.batch_size)]
-        x_adv, success, pairs = (np.concatenate([part[k].numpy() for part in parts])
-                                 for k in range(3))
+        x_adv, success, pairs = in_batches(
+            lambda x, t: _jsma(self.model, tf.constant(x), tf.constant(t), max_pairs),
+            self.batch_size, x, labels)
         return AttackResult.from_images(x, x_adv, success, pairs)
 
 

@@ -21,8 +21,9 @@ The result is the last successful solution.
 import numpy as np
 import tensorflow as tf
 
-from cw_attacks.cw_common import (DEFAULT_BATCH_SIZE, GrowingConstAttack, adam_step,
-                                  from_tanh_space, margin_loss, select, squared_l2, to_tanh_space)
+from cw_attacks.base import DEFAULT_BATCH_SIZE
+from cw_attacks.cw_common import (GrowingConstAttack, adam_step, from_tanh_space, margin_loss,
+                                  select, squared_l2, to_tanh_space)
 from cw_attacks.result import L0_THRESHOLD
 
 MARGIN = 0.01          # logit margin of the inner loss term
@@ -34,16 +35,20 @@ BIG_SCORE = 0.01       # stop fixing after the first pixel scoring above this
 class CarliniL0(GrowingConstAttack):
     """Targeted (default) or untargeted CW-L0 with the reference defaults.
 
-    Args: those of `GrowingConstAttack`, and
+    Keyword-only args: those of `GrowingConstAttack`, and
         independent_channels: fix channels one by one (counting changed
             channels) instead of whole pixels.
     """
 
-    def __init__(self, model, targeted=True, learning_rate=1e-2, max_iterations=1000,
-                 initial_const=1e-3, largest_const=2e6, reduce_const=False, const_factor=2.0,
+    norm = "l0"
+
+    def __init__(self, model, *, targeted=True, learning_rate=1e-2, max_iterations=1000,
+                 initial_const=1e-3, largest_const=2e6, const_factor=2.0, reduce_const=False,
                  independent_channels=False, batch_size=DEFAULT_BATCH_SIZE):
-        super().__init__(model, targeted, learning_rate, max_iterations, initial_const,
-                         largest_const, const_factor, reduce_const, batch_size)
+        super().__init__(model, targeted=targeted, learning_rate=learning_rate,
+                         max_iterations=max_iterations, initial_const=initial_const,
+                         largest_const=largest_const, const_factor=const_factor,
+                         reduce_const=reduce_const, batch_size=batch_size)
         self.independent_channels = bool(independent_channels)
 
     def _iteration(self, s):

@@ -9,9 +9,9 @@ the smallest-L2 successful iterate over the whole run.
 import numpy as np
 import tensorflow as tf
 
-from cw_attacks.cw_common import (DEFAULT_BATCH_SIZE, CarliniAttack, adam_step, check_positive,
-                                  from_tanh_space, is_adversarial, margin_loss, select, squared_l2,
-                                  to_tanh_space)
+from cw_attacks.base import DEFAULT_BATCH_SIZE, check_positive, is_adversarial
+from cw_attacks.cw_common import (CarliniAttack, adam_step, from_tanh_space, margin_loss, select,
+                                  squared_l2, to_tanh_space)
 
 NO_UPPER_BOUND = 1e10   # the reference's initial upper bound on c
 BOUND_KNOWN = 1e9       # an upper bound below this has been found by a success
@@ -21,7 +21,7 @@ ABORT_RATIO = 0.9999    # early abort: the loss must fall below this fraction of
 class CarliniL2(CarliniAttack):
     """Targeted (default) or untargeted CW-L2 with the reference defaults.
 
-    Args: those of `CarliniAttack`, and
+    Keyword-only args: those of `CarliniAttack`, and
         confidence: k >= 0, logit margin required for success.
         binary_search_steps: number of values of c tried per example; with
             10 or more, the last step uses the best known upper bound (as the
@@ -29,12 +29,20 @@ class CarliniL2(CarliniAttack):
         abort_early: stop a value of c when, at a checkpoint (every
             max_iterations // 10 iterations, at least 1), the example's loss
             has not fallen below 0.9999 of its previous checkpoint.
+
+    Subclasses that attack something other than one logits model (an
+    ensemble, an expectation over transformations) override `_margin_term`
+    (the loss term f and the success test) or `_logits`.
     """
 
-    def __init__(self, model, targeted=True, confidence=0.0, learning_rate=1e-2,
-                 binary_search_steps=9, max_iterations=10000, abort_early=True,
-                 initial_const=1e-3, batch_size=DEFAULT_BATCH_SIZE):
-        super().__init__(model, targeted, learning_rate, max_iterations, initial_const, batch_size)
+    norm = "l2"
+
+    def __init__(self, model, *, targeted=True, learning_rate=1e-2, max_iterations=10000,
+                 initial_const=1e-3, binary_search_steps=9, abort_early=True, confidence=0.0,
+                 batch_size=DEFAULT_BATCH_SIZE):
+        super().__init__(model, targeted=targeted, learning_rate=learning_rate,
+                         max_iterations=max_iterations, initial_const=initial_const,
+                         batch_size=batch_size)
         if isinstance(confidence, bool) or not np.isfinite(confidence) or confidence < 0:
             raise ValueError(f"confidence must be a finite number >= 0, got {confidence!r}")
         self.confidence = float(confidence)
@@ -43,22 +51,32 @@ class CarliniL2(CarliniAttack):
         self.abort_early = bool(abort_early)
         self._checkpoint_every = max(1, self.max_iterations // 10)
 
+    def _margin_term(self, images, labels):
+        """The loss term f (N,) >= 0 of images (N, H, W, C) and their success (N,) bool.
+
+        f = max(0, max_{i != t} Z_i - Z_t + k) (targeted; untargeted: see
+        `margin_loss`) on the logits Z = `_logits`; success: the logits reach
+        the goal with margin k (`is_adversarial`). Differentiable in images.
+        """
+        logits = self._logits(images)
+        return (margin_loss(logits, labels, self.targeted, self.confidence),
+                is_adversarial(logits, labels, self.targeted, self.confidence))
+
     def _iteration(self, s):
         """One Adam iteration of every running binary-search step (reference attack_batch loop)."""
         const = tf.cast(s["const"], tf.float32)
 
         def objective(w):
             images = from_tanh_space(w + s["start"])
-            logits = self._logits(images)
             distance = squared_l2(images, s["x_ref"])
-            term = margin_loss(logits, s["labels"], self.targeted, self.confidence)
-            return const * term + distance, (images, logits, distance)
+            term, success = self._margin_term(images, s["labels"])
+            return const * term + distance, (images, success, distance)
 
-        loss, (images, logits, distance), grad = self._evaluate(s["w"], objective)
+        loss, (images, success, distance), grad = self._evaluate(s["w"], objective)
         checkpoint = tf.equal(s["step"] % self._checkpoint_every, 0)
         aborted = checkpoint & (loss > s["prev"] * ABORT_RATIO) if self.abort_early else \
             tf.zeros_like(checkpoint)
-        success = is_adversarial(logits, s["labels"], self.targeted, self.confidence) & ~aborted
+        success = success & ~aborted
         improved = success & (distance < s["best_l2"])
         w, m, v, t = adam_step(s["w"], grad, s["m"], s["v"], s["t"], self.learning_rate)
         step = s["step"] + 1

@@ -18,8 +18,8 @@ The result is the last successful solution.
 import numpy as np
 import tensorflow as tf
 
-from cw_attacks.cw_common import (DEFAULT_BATCH_SIZE, GrowingConstAttack, adam_step,
-                                  check_positive, from_tanh_space, is_adversarial, margin_loss,
+from cw_attacks.base import DEFAULT_BATCH_SIZE, check_positive, is_adversarial
+from cw_attacks.cw_common import (GrowingConstAttack, adam_step, from_tanh_space, margin_loss,
                                   select, to_tanh_space)
 
 SOLVED_BELOW = 1e-4     # candidate success when the loss is below SOLVED_BELOW * c
@@ -29,15 +29,19 @@ SMALLEST_TAU = 1 / 256  # stop once tau is no longer above this
 class CarliniLinf(GrowingConstAttack):
     """Targeted (default) or untargeted CW-L∞ with the reference defaults.
 
-    Args: those of `GrowingConstAttack`, and
+    Keyword-only args: those of `GrowingConstAttack`, and
         decrease_factor: in (0, 1), factor applied to tau after each success.
     """
 
-    def __init__(self, model, targeted=True, learning_rate=5e-3, max_iterations=1000,
-                 initial_const=1e-5, largest_const=20.0, reduce_const=False, decrease_factor=0.9,
-                 const_factor=2.0, batch_size=DEFAULT_BATCH_SIZE):
-        super().__init__(model, targeted, learning_rate, max_iterations, initial_const,
-                         largest_const, const_factor, reduce_const, batch_size)
+    norm = "linf"
+
+    def __init__(self, model, *, targeted=True, learning_rate=5e-3, max_iterations=1000,
+                 initial_const=1e-5, largest_const=20.0, const_factor=2.0, reduce_const=False,
+                 decrease_factor=0.9, batch_size=DEFAULT_BATCH_SIZE):
+        super().__init__(model, targeted=targeted, learning_rate=learning_rate,
+                         max_iterations=max_iterations, initial_const=initial_const,
+                         largest_const=largest_const, const_factor=const_factor,
+                         reduce_const=reduce_const, batch_size=batch_size)
         self.decrease_factor = check_positive("decrease_factor", decrease_factor)
         if self.decrease_factor >= 1:
             raise ValueError(f"decrease_factor must lie in (0, 1), got {decrease_factor!r}")

@@ -53,6 +53,38 @@ class AttackResult:
     def __len__(self):
         return len(self.success)
 
+    def __getitem__(self, rows):
+        """The `AttackResult` of the examples ``rows`` (an int, slice, index array or mask)."""
+        if isinstance(rows, (int, np.integer)):
+            rows = [rows]
+        return AttackResult(**{name: getattr(self, name)[rows] for name in _FIELDS})
+
+    @classmethod
+    def concatenate(cls, results):
+        """One `AttackResult` holding the examples of ``results`` (a non-empty sequence) in order."""
+        results = list(results)
+        if not results:
+            raise ValueError("concatenate needs at least one AttackResult")
+        return cls(**{name: np.concatenate([getattr(r, name) for r in results])
+                      for name in _FIELDS})
+
+    def to_record(self):
+        """(record, arrays): the per-example scalars as JSON-ready lists, and the images.
+
+        record: {"success": [bool], "l0", "l2", "linf": [float], "iterations": [int]};
+        arrays: {"adversarial": (N, H, W, C) float32}. `from_record` inverts it exactly.
+        """
+        record = {name: getattr(self, name).tolist() for name in _SCALARS}
+        return record, {"adversarial": self.adversarial}
+
+    @classmethod
+    def from_record(cls, record, arrays):
+        """The `AttackResult` saved by `to_record` (extra keys of ``record`` are ignored)."""
+        return cls(np.asarray(arrays["adversarial"], np.float32),
+                   np.asarray(record["success"], bool),
+                   *(np.asarray(record[k], np.float64) for k in ("l0", "l2", "linf")),
+                   np.asarray(record["iterations"], np.int64))
+
     @property
     def success_rate(self):
         return float(np.mean(self.success)) if len(self) else 0.0
@@ -61,3 +93,7 @@ class AttackResult:
         """Mean of ``norm`` ("l0", "l2" or "linf") over the successful examples (NaN if none)."""
         values = getattr(self, norm)[self.success]
         return float(values.mean()) if len(values) else float("nan")
+
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(AttackResult))
+_SCALARS = ("success", "l0", "l2", "linf", "iterations")

@@ -11,7 +11,7 @@ the region-based classifier (success = RC predicts the target; SR over all
 examples, failed attacks count as failures). Figure 8: RC success rate vs
 alpha, one line per attack. Figure 9: the T-CW-L2-A examples at alpha = 1
 (the largest alpha of the profile if 1 is not among them) in the layout of
-Figure 1 (`experiments.examples.render_grid`). Writes figure8.png,
+Figure 1 (`experiments.grid.render_grid`). Writes figure8.png,
 figure9.png, adapted.json, adapted.md and adapted.run.json under the
 results directory.
 """
@@ -20,15 +20,15 @@ import time
 
 import numpy as np
 
-from cw_attacks.compose import adapt, combine, take, wrong_targets
+from cw_attacks.compose import adapt, combine, wrong_targets
+from cw_attacks.registry import norm_of
 from cw_attacks.result import AttackResult
 from experiments.cli import main_for
-from experiments.examples import class_rows, grid_table, render_grid
+from experiments.grid import class_rows, grid_table, render_grid
+from experiments.plan import ADAPTED
 from experiments.tables import cell, finish, markdown_table, number, percent
 
-# column -> (records on "point", norm of its noise)
-ATTACKS = {"T-CW-L0-A": ("CW-L0", "l0"), "T-CW-L2-A": ("CW-L2", "l2"),
-           "T-CW-Linf-A": ("CW-Linf", "linf")}
+ATTACKS = ADAPTED   # column -> records on "point" of an attack in cw_attacks.registry.ATTACKS
 FIGURE9_ALPHA = 1.0
 
 
@@ -52,7 +52,8 @@ def measure(experiment, results, judge):
     index, targets = wrong_targets(true)
     x = experiment.data.x_test[experiment.images][index]
     measured = {}
-    for column, (_, norm) in ATTACKS.items():
+    for column, name in ATTACKS.items():
+        norm = norm_of(name)
         result, measured[column] = results[column], {}
         produced = result.success & (getattr(result, norm) > 0)
         for alpha in experiment.profile.alphas:
@@ -102,7 +103,7 @@ def figure9(experiment, result, alpha, judge):
     for n, index in enumerate(experiment.images):
         if int(index) in rows:
             x = np.repeat(experiment.data.x_test[index][None], per, axis=0)
-            adapted = adapted_result(x, take(result, slice(n * per, (n + 1) * per)), alpha)
+            adapted = adapted_result(x, result[n * per:(n + 1) * per], alpha)
             examples[int(index)], success[int(index)] = adapted.adversarial, adapted.success
     return render_grid(experiment, os.path.join(experiment.out, "figure9.png"), rows, examples,
                        success, f"Figure 9 ({experiment.dataset}): T-CW-L2-A examples, "
@@ -112,7 +113,7 @@ def figure9(experiment, result, alpha, judge):
 def run(experiment):
     """Figures 8 and 9; writes figure8/9.png and adapted.{json,md}; returns the markdown."""
     began = time.time()
-    results = {column: experiment.attack("point", name) for column, (name, _) in ATTACKS.items()}
+    results = {column: experiment.attack("point", name) for column, name in ATTACKS.items()}
     judge = experiment.judge("region")
     measured = measure(experiment, results, judge)
     dataset, n = experiment.dataset, len(experiment.images)

@@ -59,9 +59,11 @@ import numpy as np
 
 from cw_attacks import DeepFool, run_chunked
 from experiments.cli import progress
+from models.cli import ArgumentParser, check_writable_dir, positive_int, run_main
 from models.data import DATASETS, file_sha256, load_dataset
 from models.pretrained import _path as pretrained_path, load_pretrained
 from models.records import write_json
+from models.store import RecordStore, check_config, save_npz
 from models.train import RECIPES, train
 
 DEFENCES = ("distilled", "advtrained")
@@ -115,17 +117,9 @@ def _check_reusable(path, record, expected):
 
     ``expected`` maps record keys ("a.b" for record["a"]["b"]) to the values this run wants.
     """
-    def get(key):
-        value = record
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        return value
-    wrong = {key: (get(key), value) for key, value in expected.items() if get(key) != value}
-    if wrong:
-        details = ", ".join(f"{key} is {have!r}, this run wants {want!r}"
-                            for key, (have, want) in wrong.items())
-        raise ValueError(f"{path} exists but was made differently ({details}); "
-                         "delete it (and its .json / .ckpt/) to redo this step")
+    check_config(f"{path} exists but was made differently", record, expected,
+                 keys=list(expected),
+                 advice="delete it (and its .json / .ckpt/) to redo this step")
 
 
 def pipeline_command(dataset, defence, epochs=None, work_dir=DEFAULT_WORK_DIR,
@@ -224,14 +218,10 @@ def deepfool_training_set(dataset, config=None, work_dir=DEFAULT_WORK_DIR, train
     began = time.time()
     result = run_chunked(attack, x, y, out_dir=stem, chunk_size=config.chunk_size,
                          seed=config.seed, data_record=data_record, log=log)
-    with open(os.path.join(stem, "chunks.jsonl")) as f:
-        attack_seconds = sum(json.loads(line)["record"]["seconds"] for line in f if line.strip())
+    chunks = RecordStore(stem, "chunks").records.values()
+    attack_seconds = sum(chunk["seconds"] for chunk in chunks)
     # The adversarial example keeps its TRUE label; failures (image == original) are kept too.
-    tmp = npz_path + ".tmp"
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, x=result.adversarial, y=np.asarray(y, np.int64),
-                            success=result.success)
-    os.replace(tmp, npz_path)
+    save_npz(npz_path, x=result.adversarial, y=np.asarray(y, np.int64), success=result.success)
     summary = {
         "images": len(x), "point_model": dataset,
         "point_model_sha256": file_sha256(pretrained_path(dataset)),
@@ -305,32 +295,30 @@ def run(dataset, defence, epochs=None, work_dir=DEFAULT_WORK_DIR, out_dir=DEFAUL
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = ArgumentParser(description=__doc__.splitlines()[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--defence", choices=DEFENCES, required=True)
-    parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    parser.add_argument("--epochs", type=positive_int, help="override the recipe's epoch count")
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR,
                         help="intermediate files: teacher, DeepFool runs (default %(default)s)")
     parser.add_argument("--out", default=DEFAULT_OUT_DIR,
                         help="folder of the final <dataset>-<defence>.keras (default %(default)s)")
-    parser.add_argument("--train-limit", type=int, help="use only the first N training images")
-    parser.add_argument("--chunk-size", type=int,
+    parser.add_argument("--train-limit", type=positive_int, help="use only the first N training images")
+    parser.add_argument("--chunk-size", type=positive_int,
                         help=f"advtrained: DeepFool examples per resumable chunk "
                              f"(default {AdversarialTrainingConfig.chunk_size})")
     parser.add_argument("--data-dir", help="folder with mnist.npz / cifar10.npz (default $RC_DATA_DIR)")
     args = parser.parse_args(argv)
-    if args.epochs is not None and args.epochs < 1:
-        parser.error("--epochs must be >= 1")
-    if args.train_limit is not None and args.train_limit < 1:
-        parser.error("--train-limit must be >= 1")
-    if args.chunk_size is not None and (args.defence != "advtrained" or args.chunk_size < 1):
-        parser.error("--chunk-size must be >= 1 and applies to --defence advtrained only")
+    if args.chunk_size is not None and args.defence != "advtrained":
+        parser.error("--chunk-size applies to --defence advtrained only")
+    check_writable_dir(args.out, "--out")
+    check_writable_dir(args.work_dir, "--work-dir")
     return run(args.dataset, args.defence, epochs=args.epochs, work_dir=args.work_dir,
                out_dir=args.out, train_limit=args.train_limit, data_dir=args.data_dir,
                chunk_size=args.chunk_size, log=progress)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -11,8 +11,8 @@ judged by the point classifier and by the region-based classifier
 U-CW-L2, per image the smallest-noise example among its 9 targets that the
 judge puts outside the true class. Writes figure6.png, figure7.png,
 confidence.json, confidence.md and confidence.run.json under the results
-directory. `confidence_results` hands the {k: AttackResult} to Table 6
-(T-CA-L2 = the best over every k).
+directory. Table 6 reads the same records (T-CA-L2 = the best over every
+k; `experiments.plan`).
 """
 import os
 import time
@@ -20,15 +20,12 @@ import time
 import numpy as np
 
 from cw_attacks.compose import best_over_targets, combine, wrong_targets
+from cw_attacks.registry import norm_of
 from experiments.cli import main_for
+from experiments.plan import confidence_names, records_name
 from experiments.tables import cell, finish, markdown_table, number, percent
 
 JUDGES = {"point": "Point-based", "region": "Region-based"}
-
-
-def records_name(k):
-    """The records of T-CW-L2 with confidence k: "CW-L2" (k = 0) or "CW-L2-k<k>"."""
-    return "CW-L2" if k == 0 else f"CW-L2-k{k:g}"
 
 
 def sample(experiment):
@@ -37,8 +34,7 @@ def sample(experiment):
     records of every k cover."""
     if "point" in experiment.attacked:
         return experiment.images
-    names = [records_name(k) for k in experiment.profile.confidences]
-    images = experiment.recorded_images("point", names)
+    images = experiment.recorded_images("point", confidence_names(experiment))
     return images if len(images) else experiment.images  # none: attack() names what is missing
 
 
@@ -64,12 +60,13 @@ def measure(experiment, results, images):
     judges = {"point": experiment.judge("point"),
               "region": experiment.judge("region")}
     measured = {"targeted": {j: {} for j in judges}, "untargeted": {j: {} for j in judges}}
+    norm = norm_of("CW-L2")
     for k, result in results.items():
         for name, judge in judges.items():
-            targeted = combine([result], x, targets, judge, "l2", targeted=True)
-            untargeted = best_over_targets(result, x_images, true, judge, norm="l2")
-            measured["targeted"][name][k] = cell(targeted, "l2", len(images))
-            measured["untargeted"][name][k] = cell(untargeted, "l2", len(images))
+            targeted = combine([result], x, targets, judge, norm, targeted=True)
+            untargeted = best_over_targets(result, x_images, true, judge, norm=norm)
+            measured["targeted"][name][k] = cell(targeted, norm, len(images))
+            measured["untargeted"][name][k] = cell(untargeted, norm, len(images))
     return measured
 
 

@@ -11,15 +11,16 @@ import time
 
 import numpy as np
 
-from cw_attacks.benchmark import build
+from cw_attacks.registry import build
 from cw_attacks.compose import combine
 from experiments.attack_records import AttackRecords
-from experiments.protocol import (ATTACK_SETTINGS, IMAGE_SEED, POINT_CLASSIFIERS, WEIGHTS, get_profile,
-                                  region_radius, results_dir, select_images)
+from experiments.protocol import (IMAGE_SEED, POINT_CLASSIFIERS, WEIGHTS, get_profile,
+                                  results_dir, select_images)
 from models import load_dataset, load_pretrained
 from models.pretrained import pretrained_record
-from models.records import write_json
+from models.records import weights_sha256, write_json
 from rc_keras import RegionClassifier
+from rc_keras.radius import region_radius
 
 
 def cached_judge(judge):
@@ -67,28 +68,31 @@ class Experiment:
         models: name -> Keras logits model, for the point classifiers shipped.
         missing: point classifiers whose weights are not in this checkout.
         region: the `RegionClassifier` around models["point"].
-        radius, radius_source: its radius and where it came from.
+        radius, radius_source: its radius and where it came from
+            (`rc_keras.radius.region_radius`: the learned r, or the paper's
+            when ``radius="paper"``; a missing learned r is an error).
         images: (profile.images,) test indices of the benign sample.
     """
 
-    def __init__(self, dataset, profile="quick", images=None, data_dir=None, out=None, log=print):
+    def __init__(self, dataset, profile="quick", images=None, data_dir=None, out=None, log=print,
+                 radius="learned"):
         self.profile = get_profile(profile, images) if isinstance(profile, str) else profile
         self.dataset, self.log = dataset, log
         self.data = load_dataset(dataset, data_dir=data_dir)
         self.out = out or results_dir(dataset, self.profile)
         os.makedirs(self.out, exist_ok=True)
-        self.models, self.missing, self._judges = {}, [], {}
+        self.models, self.missing, self._judges, self._weights = {}, [], {}, {}
         for name in POINT_CLASSIFIERS:
             weights = WEIGHTS[(dataset, name)]
             try:
                 self.models[name] = load_pretrained(weights)
-            except (FileNotFoundError, ValueError):
+            except FileNotFoundError:  # absent: skipped; a corrupt file raises CorruptModelError
                 self.missing.append(name)
         if "point" in self.missing:
             raise FileNotFoundError(f"the shipped {dataset} point classifier is missing")
         if self.missing:
             log(f"not in this checkout, skipped: {', '.join(self.missing)}")
-        self.radius, self.radius_source = region_radius(dataset)
+        self.radius, self.radius_source = region_radius(dataset, radius)
         self.region = RegionClassifier(self.models["point"], self.radius,
                                        self.profile.num_samples, seed=self.profile.rc_seed,
                                        early_stop=True)
@@ -117,11 +121,17 @@ class Experiment:
         return self.images[:count]
 
     def records(self, classifier, name):
-        return AttackRecords(os.path.join(self.out, "attacks", classifier), name)
+        """The `AttackRecords` ``name`` on ``classifier``, checked to be made on its weights and data."""
+        records = AttackRecords(os.path.join(self.out, "attacks", classifier), name)
+        if classifier in self.models:
+            if classifier not in self._weights:
+                self._weights[classifier] = weights_sha256(self.models[classifier])
+            records.check_made_on(self._weights[classifier], self.data.sha256)
+        return records
 
     def attack(self, classifier, name, images=None, targeted=True, records_name=None,
                **overrides):
-        """`AttackResult` of attack ``name`` (cw_attacks.benchmark.ATTACKS) on a point classifier.
+        """`AttackResult` of attack ``name`` (cw_attacks.registry.ATTACKS) on a point classifier.
 
         Runs what is not recorded yet on ``images`` (default: the sample), in
         the records ``records_name`` (default ``name``). ``overrides`` are
@@ -141,7 +151,7 @@ class Experiment:
                     "(add it with --attacked)")
             return records.result(images)
         attack = build(name, self.models[classifier], self.profile.attack_settings,
-                       **{**ATTACK_SETTINGS.get(name, {}), **overrides})
+                       targeted=targeted, **overrides)
         return records.run(
             attack, self.data.x_test, self.data.y_test, images, targeted=targeted,
             images_per_call=self.profile.images_per_call, seed=IMAGE_SEED,

@@ -21,12 +21,11 @@ import numpy as np
 
 from cw_attacks.compose import wrong_targets
 from experiments.cli import main_for
+from experiments.plan import HISTOGRAMS
 from experiments.tables import finish, markdown_table
 from rc_keras import RegionClassifier
 
-# figure -> (records on "point", attack name)
-ATTACKS = {"figure2a": ("CW-L2", "T-CW-L2"), "figure2b": ("CW-L0", "T-CW-L0"),
-           "figure2c": ("CW-Linf", "T-CW-L∞")}
+ATTACKS = HISTOGRAMS   # figure -> (records on "point", attack name)
 WANTED_LABEL = 0
 
 

@@ -20,7 +20,6 @@ training with DeepFool), "distilled" (defensive distillation, T = 100) and
 adversarial examples, as the paper does).
 """
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -34,13 +33,6 @@ CLASSIFIERS = POINT_CLASSIFIERS + ("region",)
 # Shipped weights per (dataset, point classifier); see models.pretrained.
 WEIGHTS = {(dataset, name): dataset if name == "point" else f"{dataset}-{name}"
            for dataset in ("mnist", "cifar10") for name in POINT_CLASSIFIERS}
-# Attack settings the experiments change from cw_attacks' defaults: the
-# paper's T-JSMA succeeds on 100% of MNIST examples with 72.3 pixels on
-# average, more than a 10% budget (78 pixels) allows, so it ran unbudgeted.
-ATTACK_SETTINGS = {"JSMA": {"gamma": 1.0}}
-# RC radius: learned by Algorithm 1 (rc_keras.radius) where a result is
-# committed, else the paper's value.
-PAPER_RADIUS = {"mnist": 0.3, "cifar10": 0.02}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +41,7 @@ class Profile:
 
     name: str
     images: int                    # benign test images, each with its 9 wrong targets
-    attack_settings: str           # "reference" or "quick" (cw_attacks.benchmark.build)
+    attack_settings: str           # "reference" or "quick" (cw_attacks.registry.build)
     accuracy_images: int = 0       # Table 3 on the first N test images (0: all of them)
     num_samples: int = 1000        # m, RC samples per input
     rc_seed: int = 0               # RC noise seed
@@ -106,12 +98,3 @@ def targeted_examples(x, labels, num_classes=10):
     """Every image with each wrong target, image-major: (images (9N, ...), targets (9N,))."""
     index, targets = wrong_targets(labels, num_classes)
     return x[index], targets
-
-
-def region_radius(dataset):
-    """(radius, source) of the RC: the learned one if committed, else the paper's."""
-    path = os.path.join(RESULTS_DIR, f"radius_{dataset}", "radius.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            return float(json.load(f)["radius"]), f"learned by Algorithm 1 ({os.path.relpath(path)})"
-    return PAPER_RADIUS[dataset], "the paper's value (no learned radius committed)"

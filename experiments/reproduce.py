@@ -24,6 +24,7 @@ from experiments.context import NotRecorded
 from experiments.paper_values import TABLE3
 from experiments.report import PARTS, write_report
 from experiments.tables import load
+from models.cli import run_main
 
 
 def summary(experiment):
@@ -70,4 +71,4 @@ def main(argv=None, log=progress):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -7,30 +7,19 @@ Each point classifier is attacked with T-JSMA, T-CW-L0, T-FGSM, T-IGSM,
 T-CW-L∞ and T-CW-L2 on every wrong target of the profile's images; the
 region-based classifier is judged on the point classifier's examples
 (transferred, as in the paper). Images are added ``images_per_call`` at a
-time across all attacks, so a run stopped early has every attack on the
-same images; records resume (experiments.attack_records). Writes
-table4.json / table4.md and table4.run.json under the results directory.
+time across all attacks (`experiments.plan`), so a run stopped early has
+every attack on the same images; records resume (experiments.attack_records).
+Writes table4.json / table4.md and table4.run.json under the results directory.
 """
 import time
 
+from cw_attacks.registry import norm_of
 from experiments.cli import main_for
 from experiments.paper_values import TABLE4, TABLE4_COLUMNS
+from experiments.plan import TARGETED, ensure_part
 from experiments.tables import cell, finish_table
 
-# column -> (attack in cw_attacks.benchmark.ATTACKS, norm of its noise)
-TARGETED = {"T-JSMA": ("JSMA", "l0"), "T-CW-L0": ("CW-L0", "l0"), "T-FGSM": ("FGSM", "linf"),
-            "T-IGSM": ("IGSM", "linf"), "T-CW-Linf": ("CW-Linf", "linf"),
-            "T-CW-L2": ("CW-L2", "l2")}
 assert tuple(TARGETED) == TABLE4_COLUMNS
-
-
-def attack_all(experiment):
-    """Run every targeted attack on the attacked classifiers, growing the sample evenly."""
-    step, images = experiment.profile.images_per_call, experiment.images
-    for classifier in experiment.attacked:
-        for stop in range(step, len(images) + step, step):
-            for attack, _ in TARGETED.values():
-                experiment.attack(classifier, attack, images[:stop])
 
 
 def measure(experiment):
@@ -41,12 +30,13 @@ def measure(experiment):
     """
     measured = {}
     for classifier in experiment.models:
-        for column, (attack, norm) in TARGETED.items():
+        for column, attack in TARGETED.items():
             images = experiment.recorded_images(classifier, [attack])
             if not len(images):
                 continue
             records = experiment.records(classifier, attack)
             result = records.result(images)
+            norm = norm_of(attack)
             measured.setdefault(classifier, {})[column] = cell(result, norm, len(images))
             if classifier == "point":
                 region = experiment.transferred(result, images, records.labels(images), norm)
@@ -57,7 +47,7 @@ def measure(experiment):
 def run(experiment):
     """Attack, measure, write table4.{json,md,run.json}; returns the Markdown."""
     began = time.time()
-    attack_all(experiment)
+    ensure_part(experiment, "table4")
     note = (f"Attacks: {experiment.profile.attack_settings} settings; region-based judged on "
             f"the point classifier's examples (r = {experiment.radius:g}, "
             f"{experiment.radius_source}; m = {experiment.profile.num_samples}).")

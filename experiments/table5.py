@@ -12,22 +12,11 @@ what is missing). Writes table5.json / table5.md / table5.run.json.
 import time
 
 from cw_attacks.compose import best_over_targets, combine
-from experiments import table4
+from cw_attacks.registry import norm_of
 from experiments.cli import main_for
 from experiments.paper_values import TABLE5, TABLE5_COLUMNS
-from experiments.table4 import TARGETED
+from experiments.plan import DEEPFOOL, TARGETED, ensure_part
 from experiments.tables import cell, finish_table
-
-
-DEEPFOOL = "DeepFool"
-NORMS = {"U" + column[1:]: norm for column, (_, norm) in TARGETED.items()} | {DEEPFOOL: "l2"}
-
-
-def attack_all(experiment):
-    """Table 4's attacks and DeepFool on the attacked classifiers (what is not recorded yet)."""
-    table4.attack_all(experiment)
-    for classifier in experiment.attacked:
-        experiment.attack(classifier, DEEPFOOL, targeted=False)
 
 
 def untargeted_result(experiment, classifier, column, judge, images):
@@ -38,10 +27,10 @@ def untargeted_result(experiment, classifier, column, judge, images):
     x, true = experiment.data.x_test[images], experiment.data.y_test[images]
     if column == DEEPFOOL:
         deepfool = experiment.records(classifier, DEEPFOOL).result(images)
-        return combine([deepfool], x, true, judge, "l2", targeted=False)
-    attack, norm = TARGETED["T" + column[1:]]
+        return combine([deepfool], x, true, judge, norm_of(DEEPFOOL), targeted=False)
+    attack = TARGETED["T" + column[1:]]
     targeted = experiment.records(classifier, attack).result(images)
-    return best_over_targets(targeted, x, true, judge, norm=norm)
+    return best_over_targets(targeted, x, true, judge, norm=norm_of(attack))
 
 
 def measure(experiment):
@@ -50,21 +39,21 @@ def measure(experiment):
     for classifier in experiment.models:
         judges = [classifier] + (["region"] if classifier == "point" else [])
         for column in TABLE5_COLUMNS:
-            name = DEEPFOOL if column == DEEPFOOL else TARGETED["T" + column[1:]][0]
+            name = DEEPFOOL if column == DEEPFOOL else TARGETED["T" + column[1:]]
             images = experiment.recorded_images(classifier, [name])
             if not len(images):
                 continue
             for judge in judges:
                 result = untargeted_result(experiment, classifier, column,
                                            experiment.judge(judge), images)
-                measured.setdefault(judge, {})[column] = cell(result, NORMS[column], len(images))
+                measured.setdefault(judge, {})[column] = cell(result, norm_of(name), len(images))
     return measured
 
 
 def run(experiment):
     """Attack what is missing, measure, write table5.*; returns the Markdown."""
     began = time.time()
-    attack_all(experiment)
+    ensure_part(experiment, "table5")
     note = ("U-X: the smallest successful of the image's 9 T-X examples; region-based judged "
             "on the point classifier's examples.")
     return finish_table(experiment, "table5", "Table 5: untargeted attacks", TABLE5_COLUMNS,

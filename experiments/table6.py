@@ -19,23 +19,19 @@ Writes table6.json / table6.md / table6.run.json.
 import time
 
 from cw_attacks.compose import best_over_targets, combine
-from experiments import table5
+from cw_attacks.registry import norm_of
 from experiments.cli import main_for
-from experiments.confidence import confidence_results, records_name
 from experiments.paper_values import TABLE6, TABLE6_COLUMNS
+from experiments.plan import DEEPFOOL, GROUPS, confidence_names, ensure_part
 from experiments.protocol import targeted_examples
-from experiments.table5 import DEEPFOOL
 from experiments.tables import cell, finish_table
-
-GROUPS = {"CA-L0": (("JSMA", "CW-L0"), "l0"), "CA-Linf": (("FGSM", "IGSM", "CW-Linf"), "linf"),
-          "CA-L2": (("CW-L2",), "l2")}
 
 
 def attack_names(experiment, classifier):
     """{group: records names} whose examples are the candidates of ``classifier``."""
-    names = {group: list(attacks) for group, (attacks, _) in GROUPS.items()}
+    names = {group: list(attacks) for group, attacks in GROUPS.items()}
     if classifier == "point":
-        names["CA-L2"] = [records_name(k) for k in experiment.profile.confidences]
+        names["CA-L2"] = confidence_names(experiment)
     return names
 
 
@@ -43,7 +39,7 @@ def combined_cells(experiment, classifier, group, judge, images):
     """{"T-<group>": cell, "U-<group>": cell} on ``classifier``'s examples of ``images``."""
     x, true = experiment.data.x_test[images], experiment.data.y_test[images]
     x9, targets = targeted_examples(x, true)
-    norm = GROUPS[group][1]
+    norm = norm_of(GROUPS[group][0])
     results = [experiment.records(classifier, name).result(images)
                for name in attack_names(experiment, classifier)[group]]
     untargeted = [best_over_targets(r, x, true, judge, norm=norm) for r in results]
@@ -73,9 +69,7 @@ def measure(experiment):
 def run(experiment):
     """Attack what is missing, measure, write table6.*; returns the Markdown."""
     began = time.time()
-    table5.attack_all(experiment)
-    if "point" in experiment.attacked:
-        confidence_results(experiment, experiment.images)
+    ensure_part(experiment, "table6")
     measured = measure(experiment)
     ks = ", ".join(f"{k:g}" for k in experiment.profile.confidences)
     note = (f"T-CA-L2 against point and region-based: T-CW-L2 with k in {{{ks}}} (the "

@@ -11,12 +11,16 @@ recorded seed, as in the paper (Table 2):
 
 The data directory is the ``data_dir`` argument, else the environment
 variable ``RC_DATA_DIR``. It must hold Keras-layout ``mnist.npz`` /
-``cifar10.npz`` files. If neither is set or the file is absent, the standard
-Keras download is used (needs internet).
+``cifar10.npz`` files; a directory that is named but missing, or that lacks
+the file, is an error (never a silent switch to other data). Only when
+neither is set is the standard Keras download used (needs internet; for
+CIFAR-10 it gives the 10,000 official test images, not the offline 1,017),
+and that is announced on stderr.
 """
 import dataclasses
 import hashlib
 import os
+import sys
 
 import numpy as np
 
@@ -86,8 +90,23 @@ def file_sha256(path):
 
 
 def resolve_data_dir(data_dir=None):
-    """The data directory from the argument or ``$RC_DATA_DIR``, or None."""
-    return data_dir or os.environ.get(DATA_DIR_ENV) or None
+    """The data directory from the argument or ``$RC_DATA_DIR``, or None if neither is set.
+
+    Raises:
+        DataError: the directory named is not an existing directory (the
+            message says whether it came from the argument or the variable).
+    """
+    if data_dir:
+        where = f"data directory {data_dir}"
+    elif os.environ.get(DATA_DIR_ENV):
+        data_dir = os.environ[DATA_DIR_ENV]
+        where = f"${DATA_DIR_ENV} = {data_dir}"
+    else:
+        return None
+    if not os.path.isdir(data_dir):
+        raise DataError(f"{where}: no such directory "
+                        f"(it should hold the Keras-layout mnist.npz / cifar10.npz)")
+    return data_dir
 
 
 def _read_npz(path, name, check_sha256):
@@ -140,7 +159,7 @@ def load_dataset(name, data_dir=None, split_seed=DEFAULT_SPLIT_SEED,
     Args:
         name: "mnist" or "cifar10".
         data_dir: folder holding ``<name>.npz``; default ``$RC_DATA_DIR``;
-            with neither, or without the file there, Keras downloads it.
+            with neither, Keras downloads it (announced on stderr).
         split_seed: seed of the uniform draw of the validation set.
         validation_size: images moved from the training to the validation set.
         check_sha256: refuse an offline file whose checksum is not the known one.
@@ -149,19 +168,23 @@ def load_dataset(name, data_dir=None, split_seed=DEFAULT_SPLIT_SEED,
         A `Dataset`.
 
     Raises:
-        DataError: unknown name, unreadable or malformed file, wrong checksum.
+        DataError: unknown name, missing data directory or file, unreadable
+            or malformed file, wrong checksum.
     """
     if name not in _SPECS:
         raise DataError(f"unknown dataset {name!r}; expected one of {DATASETS}")
     directory = resolve_data_dir(data_dir)
-    path = os.path.join(directory, f"{name}.npz") if directory else None
-    if path and os.path.exists(path):
+    if directory is None:
+        print(f"note: neither a data directory nor ${DATA_DIR_ENV} is set; downloading "
+              f"{name} with Keras (set ${DATA_DIR_ENV} to the folder of {name}.npz to use "
+              f"the offline copy)", file=sys.stderr, flush=True)
+        arrays, sha, source = _keras_download(name), "", "keras download"
+    else:
+        path = os.path.join(directory, f"{name}.npz")
+        if not os.path.exists(path):
+            raise DataError(f"{path}: file not found (expected the Keras-layout {name}.npz)")
         arrays, sha = _read_npz(path, name, check_sha256)
         source = os.path.abspath(path)
-    elif data_dir:  # an explicit folder without the file is a mistake, not a cue to download
-        raise DataError(f"{path}: file not found (expected the Keras-layout {name}.npz)")
-    else:
-        arrays, sha, source = _keras_download(name), "", "keras download"
     _check_arrays(arrays, name, source)
 
     y_train_all = np.reshape(arrays["y_train"], (-1,)).astype(np.int64)

@@ -1,27 +1,31 @@
-"""Run records shared by every long job: provenance and append-only results.
+"""Run records shared by every long job: what ran, with which weights, data and versions.
 
 Every run writes its configuration, seed, package versions and data checksum
-next to its results (`run_record`), and long jobs append one JSON line per
-finished unit of work (`JsonLines`) so that an interrupted run resumes where
-it stopped without redoing or duplicating anything.
+next to its results (`run_record`); `weights_sha256` identifies the exact
+weights of a model. Long jobs keep their per-unit results in a
+`models.store.RecordStore`.
 """
+import hashlib
+import importlib.metadata
 import json
 import os
 import platform
 import sys
+import tempfile
 import time
+
+import numpy as np
 
 
 def package_versions():
-    """Versions of Python and the numerical packages, for run records."""
-    import h5py
-    import keras
-    import matplotlib
-    import numpy
-    import tensorflow
-    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
-            "keras": keras.__version__, "numpy": numpy.__version__,
-            "h5py": h5py.__version__, "matplotlib": matplotlib.__version__}
+    """Versions of Python and the numerical packages, for run records (read without importing them)."""
+    versions = {"python": platform.python_version()}
+    for name in ("tensorflow", "keras", "numpy", "h5py", "matplotlib"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def run_record(config, seed, data_record=None):
@@ -31,43 +35,34 @@ def run_record(config, seed, data_record=None):
             "seed": seed, "packages": package_versions(), "data": data_record}
 
 
-def write_json(path, obj):
-    """Write ``obj`` as indented JSON, atomically (a reader never sees half a file)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+def weights_sha256(model):
+    """sha256 (hex) of a Keras model's weights: every array's shape, dtype and bytes, in order.
 
-
-class JsonLines:
-    """An append-only JSON-lines file of records keyed by a string.
-
-    ``log.done(key)`` tells whether a record with that key is already on disk;
-    ``log.append(key, record)`` writes one line and flushes it, so a run killed
-    at any point loses at most the record being written (a torn last line is
-    ignored on reading).
+    Identifies the exact parameters a result was computed with, whatever
+    file (or none) they came from; two models differ in it unless their
+    weights are bit-identical.
     """
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        weights = np.ascontiguousarray(weights)
+        digest.update(f"{weights.dtype.str}{weights.shape}".encode())
+        digest.update(weights.tobytes())
+    return digest.hexdigest()
 
-    def __init__(self, path):
-        self.path = path
-        self.records = {}
-        if os.path.exists(path):
-            with open(path) as f:
-                for line in f:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line torn by an interruption
-                    self.records[entry["key"]] = entry["record"]
 
-    def done(self, key):
-        return key in self.records
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON, atomically (a reader never sees half a file).
 
-    def append(self, key, record):
-        if key in self.records:
-            raise KeyError(f"{self.path}: a record with key {key!r} exists already")
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"key": key, "record": record}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        self.records[key] = record
+    The temporary file has a unique name in the target directory, so two
+    writers of the same path never collide; the last rename wins.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                               dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -9,8 +9,8 @@
    in the same run, alternating, median of the repeats. The ratio is the
    share of time RC spends in the base model (target >= 0.85).
 2. Early stopping (MNIST): on the first ``--test-images`` test images at the
-   radius r (``--radius``, default the learned r in
-   experiments/results/radius_mnist/radius.json, else the paper's 0.30),
+   radius r (``--radius``, default the learned r of MNIST,
+   `rc_keras.radius.region_radius`; an error if none is learned),
    forward passes and labels of the early-stopped vote versus the fixed
    m = 1,000 vote over the same seeded points.
 
@@ -18,7 +18,6 @@ The shipped models are used when their files exist; otherwise freshly built
 (untrained) networks of the same architecture, which cost the same compute.
 """
 import argparse
-import json
 import os
 import statistics
 import time
@@ -27,17 +26,17 @@ import numpy as np
 import tensorflow as tf
 
 from models import build_cw_mnist, build_resnet, load_dataset, load_pretrained
+from models.cli import (ArgumentParser, check_writable_dir, non_negative_float, positive_int,
+                        run_main)
 from models.records import run_record, write_json
+from rc_keras.radius import region_radius
 from rc_keras.region import DEFAULT_CHUNK_SIZE, DEFAULT_ROUND_SIZE, RegionClassifier
 
-LEARNED_RADIUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "experiments", "results", "radius_mnist", "radius.json")
-PAPER_RADIUS = {"mnist": 0.30, "cifar10": 0.02}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m rc_keras.benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m rc_keras.benchmark", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="m = 128, 2 repeats, 200 test images (a smoke run)")
     parser.add_argument("--datasets", nargs="+", default=["mnist", "cifar10"],
@@ -45,14 +44,18 @@ def parse_args(argv=None):
     parser.add_argument("--parts", nargs="+", default=["throughput", "early_stop"],
                         choices=["throughput", "early_stop"],
                         help="what to measure (early_stop: MNIST only)")
-    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
-    parser.add_argument("--num-samples", type=int, default=1000,
+    parser.add_argument("--chunk-size", type=positive_int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--num-samples", type=positive_int, default=1000,
                         help="m for the throughput test (default 1000)")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--test-images", type=int, default=1000)
-    parser.add_argument("--radius", type=float, help="MNIST radius for the early-stop test")
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--test-images", type=positive_int, default=1000)
+    parser.add_argument("--radius", type=non_negative_float, help="MNIST radius for the early-stop test")
     parser.add_argument("--out", default=os.path.join("results", "benchmark_rc.json"))
     args = parser.parse_args(argv)
+    if args.chunk_size < DEFAULT_ROUND_SIZE:
+        parser.error(f"--chunk-size must be >= the round size {DEFAULT_ROUND_SIZE} "
+                     f"(the throughput test votes on chunk_size // {DEFAULT_ROUND_SIZE} images), "
+                     f"got {args.chunk_size}")
     if args.quick:
         args.num_samples, args.repeats = 128, 2
         args.test_images = min(args.test_images, 200)
@@ -134,14 +137,12 @@ def early_stop_savings(model, images, labels, radius, num_samples, seed=0):
 def _mnist_radius(args):
     if args.radius is not None:
         return args.radius, "--radius"
-    if os.path.exists(LEARNED_RADIUS):
-        with open(LEARNED_RADIUS) as f:
-            return json.load(f)["radius"], os.path.relpath(LEARNED_RADIUS)
-    return PAPER_RADIUS["mnist"], "the paper's r (no learned r found)"
+    return region_radius("mnist")
 
 
 def main(argv=None):
     args = parse_args(argv)
+    check_writable_dir(os.path.dirname(args.out) or ".", "--out")
     report = {"run": run_record(vars(args), seed=0), "throughput": {}}
     for name in args.datasets:
         model, source = base_model(name)
@@ -175,4 +176,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -4,10 +4,15 @@ import os
 import keras
 import tensorflow as tf
 
+from models.pretrained import CorruptModelError, load_model_file
+
 
 def _saved_model_classifier(path):
     """A Keras model around a SavedModel's "serve" (else "serving_default") endpoint."""
-    loaded = tf.saved_model.load(path)
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:  # a truncated or corrupt saved_model.pb or variables/
+        raise CorruptModelError(path, e, "SavedModel") from e
     endpoints = [name for name in ("serve", "serving_default")
                  if name in loaded.signatures or callable(getattr(loaded, name, None))]
     if not endpoints:
@@ -46,6 +51,8 @@ def load_base_model(path):
 
     Raises:
         FileNotFoundError: nothing at ``path``.
+        CorruptModelError (a ValueError): the file or SavedModel is there
+            but cannot be read; the message names it.
         ValueError: an unsupported file type or SavedModel signature.
     """
     if not os.path.exists(path):
@@ -55,6 +62,6 @@ def load_base_model(path):
             raise ValueError(f"{path}: a directory without saved_model.pb is not a SavedModel")
         return _saved_model_classifier(path)
     if path.endswith((".keras", ".h5", ".hdf5")):
-        return keras.models.load_model(path, compile=False)
+        return load_model_file(path)
     raise ValueError(f"{path}: unsupported model file; expected .keras, .h5/.hdf5 "
                      f"or a SavedModel directory")

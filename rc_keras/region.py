@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from models.checks import RANGE_TOLERANCE, check_images, model_input_shape
 from rc_keras import voting
+from rc_keras.certify import LaterRounds, abstaining_labels, certificate, check_alpha
 from rc_keras.loading import load_base_model
 from rc_keras.sampling import BoxSampler
 
@@ -129,6 +130,7 @@ class RegionClassifier(keras.Model):
             initializer=keras.initializers.Constant(self._radius_value))
         self._vote_fn = tf.function(self._count_votes, input_signature=[
             tf.TensorSpec((None,) + self.image_shape, tf.float32)])
+        self._certify_vote_fn = tf.function(self._certify_votes, reduce_retracing=True)
         self.built = True
 
     @property
@@ -153,6 +155,36 @@ class RegionClassifier(keras.Model):
 
     def _classify(self, points):
         return tf.argmax(self.base_model(points, training=False), axis=-1, output_type=tf.int32)
+
+    def sample_points(self, x, num_samples, seed=None, draw=0):
+        """Points of the vote's distribution, differentiable in x (for adaptive attacks).
+
+        y = lo(x) + u * (hi(x) - lo(x)), u ~ U[0, 1]^D, with the box of
+        `BoxSampler` (lo = max(0, x - r), hi = min(1, x + r)), so gradients
+        flow to x: dy_j / dx_j is 1 where neither side of the box is clipped,
+        1 - u_j or u_j where one side is, 0 where both are. Works eagerly and
+        inside ``tf.function``; x is not checked (attack loops call this).
+
+        Args:
+            x: float32 tensor (N, H, W, C) in [0, 1].
+            num_samples: S >= 1 (Python int), points per input.
+            seed: None (fresh noise on every call) or an int >= 0: the points
+                are then a function of (x, r, seed, draw, S), with the same
+                noise for every example (common random numbers).
+            draw: int scalar (tensor allowed), the index of the draw under a
+                seed (e.g. an attack's iteration); ignored when seed is None.
+
+        Returns:
+            float32 tensor (N, S, H, W, C), points in B(x, r) and in [0, 1].
+        """
+        num_samples = _check_int(num_samples, "num_samples", 1)
+        seed = None if seed is None else _check_int(seed, "seed", 0)
+        x = tf.convert_to_tensor(x, tf.float32)
+        n = tf.shape(x)[0]
+        sampler = BoxSampler(x, tf.convert_to_tensor(self._radius), num_samples, seed)
+        points = sampler.points(tf.cast(draw, tf.int32), tf.repeat(tf.range(n), num_samples),
+                                tf.tile(tf.range(num_samples), [n]))
+        return tf.reshape(points, tf.concat([[n, num_samples], self.image_shape], 0))
 
     def _count_votes(self, x):
         """int32 vote counts (N, classes) for float32 x (N, H, W, C), in-graph."""
@@ -210,14 +242,75 @@ class RegionClassifier(keras.Model):
         return np.concatenate(parts).astype(np.int64) if parts else \
             np.zeros((0, self.num_classes), np.int64)
 
-    def predict_labels(self, x, batch_size=1000):
-        """int64 RC labels (N,): argmax of the votes, ties to the lowest label."""
-        return np.argmax(self.vote_counts(x, batch_size), axis=1)
+    def predict_labels(self, x, batch_size=1000, abstain_alpha=None):
+        """int64 RC labels (N,): argmax of the votes, ties to the lowest label.
+
+        ``abstain_alpha`` in (0, 1): Cohen et al.'s PREDICT instead, -1 where
+        the binomial test of the top two counts has p-value > abstain_alpha
+        (`rc_keras.certify.abstaining_labels`); needs ``early_stop=False``.
+        """
+        if abstain_alpha is not None:
+            check_alpha(abstain_alpha, "abstain_alpha")
+            if self.early_stop:
+                raise ValueError("abstain_alpha needs early_stop=False: the binomial test "
+                                 "is void on an early-stopped vote")
+        counts = self.vote_counts(x, batch_size)
+        if abstain_alpha is None:
+            return np.argmax(counts, axis=1)
+        return abstaining_labels(counts, abstain_alpha)
+
+    def _certify_votes(self, x, selection_samples, num_samples):
+        """int32 (N, L) selection and (independent) estimation votes, in-graph, never stopped early.
+
+        Rounds of ``chunk_size`` samples; the estimation uses the rounds
+        after the selection's (`rc_keras.certify.LaterRounds`).
+        """
+        sampler = BoxSampler(x, tf.convert_to_tensor(self._radius), self.chunk_size, self.seed)
+
+        def vote(points, count):
+            return voting.count_votes(self._classify, points, count, self.num_classes,
+                                      self.chunk_size, self.chunk_size)
+
+        skip = voting.num_rounds(selection_samples, self.chunk_size)
+        return vote(sampler, selection_samples), vote(LaterRounds(sampler, skip), num_samples)
+
+    def certify(self, x, num_samples=100_000, selection_samples=100, alpha=0.001,
+                batch_size=100):
+        """Cohen et al.'s CERTIFY for RC's smoothed classifier: a `rc_keras.certify.Certificate`.
+
+        Picks the top class A on ``selection_samples`` points of each
+        B(x, r), bounds p_A below from ``num_samples`` independent points
+        (one-sided Clopper-Pearson at level 1 - ``alpha``) and certifies A in
+        L1, Linf and L2 radii (the derivation is in `rc_keras.certify`), or
+        abstains (label -1) when that bound is <= 1/2. The RC's radius (> 0)
+        and seed apply; ``num_samples`` (not the RC's m) and no early stopping.
+        ``batch_size`` images are certified per graph call.
+
+        Args:
+            x: float images (N, H, W, C) in [0, 1].
+        """
+        x = check_images(x, "x", self.image_shape)
+        num_samples = _check_int(num_samples, "num_samples", 1)
+        selection_samples = _check_int(selection_samples, "selection_samples", 1)
+        alpha = check_alpha(alpha)
+        batch_size = _check_int(batch_size, "batch_size", 1)
+        if self.radius == 0:
+            raise ValueError("certify needs radius > 0: the region of r = 0 certifies nothing")
+        selection, counts = [np.zeros((0, self.num_classes), np.int64)] * 2
+        for i in range(0, len(x), batch_size):
+            votes = self._certify_vote_fn(tf.constant(x[i:i + batch_size]), selection_samples,
+                                          num_samples)
+            selection = np.concatenate([selection, votes[0].numpy()])
+            counts = np.concatenate([counts, votes[1].numpy()])
+        return certificate(x, self.radius, selection, counts, alpha)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Vote fractions (N, classes) as ``keras.Model.predict``; ``x`` an array."""
-        return super().predict(check_images(x, "x", self.image_shape), batch_size=batch_size,
-                               verbose=verbose, steps=steps, callbacks=callbacks)
+        """Vote fractions (N, classes) as ``keras.Model.predict``; ``x`` an array (N may be 0)."""
+        x = check_images(x, "x", self.image_shape)
+        if not len(x):  # Keras' predict fails on an empty batch
+            return np.zeros((0, self.num_classes), np.float32)
+        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
+                               callbacks=callbacks)
 
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None,
                **kwargs):

@@ -5,6 +5,7 @@ validation set stays >= the point classifier's; return the last r that kept
 it (the algorithm's ``r - eps`` at the first radius that fails).
 """
 import dataclasses
+import numbers
 import time
 
 import numpy as np
@@ -14,9 +15,35 @@ from rc_keras.region import (DEFAULT_CHUNK_SIZE, DEFAULT_ERROR_BOUND, DEFAULT_RO
                              RegionClassifier)
 
 
+# Grid radii r0 + k * step are rounded to this many significant digits, so that
+# 3 * 0.01 is 0.03 (not 0.030000000000000002) in keys, logs and figures.
+GRID_DIGITS = 12
+
+
 def radius_key(radius):
-    """The string that names a radius in logs and resume files ("0.030000")."""
-    return f"{radius:.6f}"
+    """The string that names a radius in logs and resume files.
+
+    Six decimals ("0.030000") where they name the radius exactly, else the
+    shortest repr ("1e-07"): two different radii never share a key.
+    """
+    radius = float(radius)
+    key = f"{radius:.6f}"
+    return key if float(key) == radius else repr(radius)
+
+
+def grid_radius(r0, step, k):
+    """The k-th radius of Algorithm 1's grid, r0 + k * step to `GRID_DIGITS` digits."""
+    return float(f"{r0 + k * step:.{GRID_DIGITS}g}")
+
+
+def _check_finite(value, name, minimum, strict=False):
+    """``value`` as a float, or a ValueError naming ``name`` unless finite and >= (>) minimum."""
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and np.isfinite(value) and (value > minimum if strict else value >= minimum))
+    if not ok:
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} "
+                         f"{minimum}, got {value!r}")
+    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +51,8 @@ class RadiusSearch:
     """The result of `learn_radius`.
 
     Attributes:
-        radius: the learned r (pixel units, pixels in [0, 1]).
+        radius: the learned r (pixel units, pixels in [0, 1]): always a
+            radius of ``curve`` whose accuracy kept the point accuracy.
         point_accuracy: the point classifier's validation accuracy in [0, 1].
         curve: ((r, RC validation accuracy), ...) for every radius evaluated,
             in order; the last entry is the first radius that failed unless
@@ -82,17 +110,32 @@ def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, 
             "forward_passes", "seconds"}.
 
     Returns:
-        A `RadiusSearch`.
+        A `RadiusSearch` whose radius is one the search evaluated: the grid
+        radius before the first that lowered the accuracy, or the last one
+        below ``max_radius``.
+
+    Raises:
+        ValueError: bad arguments (r0 < 0, step <= 0 or too small to move r
+            at `GRID_DIGITS` significant digits, max_radius < r0, non-finite
+            values, bad images or labels), or r0 > 0 itself lowers the
+            accuracy, so that no radius of the grid keeps it (r = 0 always
+            does: RC at r = 0 is the point classifier).
     """
+    r0 = _check_finite(r0, "r0", 0)
+    step = _check_finite(step, "step", 0, strict=True)
+    max_radius = _check_finite(max_radius, "max_radius", 0)
+    if max_radius < r0:
+        raise ValueError(f"max_radius ({max_radius!r}) must be >= r0 ({r0!r})")
+    smallest_step = max(1.0, max_radius) * 10.0 ** (2 - GRID_DIGITS)
+    if step < smallest_step:
+        raise ValueError(f"step must be >= {smallest_step:g} for radii up to max_radius = "
+                         f"{max_radius!r} (grid radii keep {GRID_DIGITS} significant digits), "
+                         f"got {step!r}")
     x_val = check_images(x_val, "x_val", model_input_shape(base_model))
     if not len(x_val):
         raise ValueError("x_val is empty")
     scores = base_model.predict(x_val, batch_size=batch_size, verbose=0)
     y_val = check_labels(y_val, len(x_val), scores.shape[1], "y_val")
-    if not (np.isfinite(step) and step > 0):
-        raise ValueError(f"step must be > 0, got {step!r}")
-    if not r0 <= max_radius:
-        raise ValueError(f"max_radius ({max_radius!r}) must be >= r0 ({r0!r})")
     done = {} if done is None else done
     point_correct = int(np.sum(np.argmax(scores, axis=1) == y_val))
     rc = RegionClassifier(base_model, r0, num_samples, chunk_size=chunk_size,
@@ -100,7 +143,7 @@ def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, 
                           error_bound=error_bound)
     curve, passes, k = [], 0, 0
     while True:
-        radius = round(r0 + k * step, 10)
+        radius = grid_radius(r0, step, k)
         if radius > max_radius + 1e-9:
             return RadiusSearch(curve[-1][0], point_correct / len(x_val), tuple(curve), True,
                                 passes)
@@ -120,6 +163,11 @@ def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, 
                            "seconds": time.perf_counter() - start})
         curve.append((radius, correct / len(x_val)))
         if correct < point_correct:
-            return RadiusSearch(round(radius - step, 10), point_correct / len(x_val),
-                                tuple(curve), False, passes)
+            if len(curve) == 1:
+                raise ValueError(
+                    f"r0 = {r0!r} already lowers the validation accuracy ({correct}/{len(x_val)} "
+                    f"correct vs {point_correct}/{len(x_val)} for the point classifier), so no "
+                    f"radius of the grid keeps it; start lower (r0 = 0 always keeps it)")
+            return RadiusSearch(curve[-2][0], point_correct / len(x_val), tuple(curve), False,
+                                passes)
         k += 1

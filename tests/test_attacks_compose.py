@@ -21,6 +21,8 @@ def _image(label, noise):
 class _StubTargeted:
     """A targeted 'attack' reaching target t with noise 0.1 * t, except the targets in ``fails``."""
 
+    targeted, norm, num_classes = True, "l2", 10
+
     def __init__(self, fails=()):
         self.fails = set(fails)
         self.calls = []
@@ -41,7 +43,7 @@ def test_wrong_targets_lists_every_other_label_example_major():
 def test_untargeted_from_targeted_keeps_the_smallest_noise_success():
     x = np.stack([_image(5, 0.0), _image(0, 0.0)])
     attack = _StubTargeted(fails={1})
-    result = untargeted_from_targeted(attack, x, np.array([5, 0]), _judge, norm="l2")
+    result = untargeted_from_targeted(attack, x, np.array([5, 0]), _judge)
     assert len(attack.calls) == 1 and len(attack.calls[0]) == 18   # one batch, 9 targets each
     assert result.success.all()
     # L2 of target t for label y: sqrt(((t - y) / 10)^2 + 8 (0.1 t)^2); target 1 fails.
@@ -109,3 +111,17 @@ def test_adapt_moves_along_the_noise_and_clips(rng):
     assert adapted.dtype == np.float32 and adapted.min() >= 0 and adapted.max() <= 1
     with pytest.raises(ValueError):
         adapt(x, x_adv[:2], 0.5)
+
+
+def test_untargeted_from_targeted_uses_the_attacks_norm_and_goal(tiny_cnn, rng):
+    x = rng.uniform(size=(2, 8, 8, 1)).astype(np.float32)
+    true = np.argmax(tiny_cnn(x), axis=1)
+    fgsm = FGSM(tiny_cnn)
+    result = untargeted_from_targeted(fgsm, x, true, model_judge(tiny_cnn))
+    index, targets = wrong_targets(true)
+    per_target = fgsm.attack(x[index], targets)   # judged by the same model: success is final
+    best = np.where(per_target.success, per_target.linf, np.inf).reshape(2, 9).min(axis=1)
+    assert result.success.all()
+    np.testing.assert_allclose(result.linf, best)   # L∞, FGSM's norm, not L2
+    with pytest.raises(ValueError, match="needs a targeted attack"):
+        untargeted_from_targeted(FGSM(tiny_cnn, targeted=False), x, true, model_judge(tiny_cnn))

@@ -23,11 +23,16 @@ def test_attacks_on_the_shipped_mnist_model(mnist):
     assert untargeted.success.all()
     assert np.all(untargeted.linf <= igsm.linf.reshape(2, 9).max(axis=1))
 
+    # Measured on these 18 examples: FGSM 6/18 at mean L∞ 0.33; JSMA (10% budget) 12/18 at
+    # mean L0 58 pixels. Successes are the model's target predictions.
     fgsm = FGSM(model).attack(x[index], targets)
-    assert fgsm.success.any() and np.all(fgsm.linf <= 1.0)
+    assert fgsm.success_rate >= 0.25 and fgsm.linf[fgsm.success].mean() < 0.4
+    np.testing.assert_array_equal(judge(fgsm.adversarial[fgsm.success]), targets[fgsm.success])
 
     jsma = JSMA(model).attack(x[index], targets)
-    assert jsma.success.any() and np.all(jsma.l0 <= 78)
+    assert jsma.success_rate >= 0.5 and jsma.l0[jsma.success].mean() < 70
+    np.testing.assert_array_equal(judge(jsma.adversarial[jsma.success]), targets[jsma.success])
+    assert np.all(jsma.adversarial >= x[index]) and np.all(jsma.l0 <= 2 * jsma.iterations)
 
     deepfool = DeepFool(model).attack(x, y)
     assert deepfool.success.all() and deepfool.mean_noise("l2") < 5.0

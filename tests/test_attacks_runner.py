@@ -2,10 +2,13 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 
 from cw_attacks import FGSM, run_chunked
+from models.records import weights_sha256
+from models.store import ConfigMismatch
 
 
 @pytest.fixture
@@ -57,20 +60,33 @@ def test_resume_skips_finished_chunks_and_returns_the_same_result(job, tmp_path,
     _assert_same(run_chunked(attack, x, targets, run, chunk_size=3, log=lines.append), whole)
     assert calls == []
 
-    with open(run / "run.json") as f:
+    with open(run / "chunks.json") as f:
         config = json.load(f)["config"]
     assert config["attack"]["attack"] == "FGSM" and config["attack"]["eps_grid"] == [0.1, 0.3, 1.0]
-    assert sorted(os.listdir(run)) == ["chunk-00000.npz", "chunk-00001.npz", "chunks.jsonl",
-                                       "run.json"]
+    assert config["attack"]["model_sha256"] == weights_sha256(attack.model)
+    assert sorted(os.listdir(run)) == ["chunks", "chunks.json", "chunks.jsonl"]
+    assert sorted(os.listdir(run / "chunks")) == ["chunk-00000.npz", "chunk-00001.npz"]
 
 
 def test_a_different_run_in_the_same_directory_is_refused(job, tmp_path):
     attack, x, targets = job
     run_chunked(attack, x[:2], targets[:2], tmp_path, chunk_size=2, log=lambda line: None)
-    with pytest.raises(ValueError, match="different run"):
+    with pytest.raises(ConfigMismatch, match="inputs_sha256"):
         run_chunked(attack, x[:2], (targets[:2] + 1) % 10, tmp_path, chunk_size=2)
-    with pytest.raises(ValueError, match="different run"):
+    with pytest.raises(ConfigMismatch, match="chunk_size: recorded 2, now 1"):
         run_chunked(attack, x[:2], targets[:2], tmp_path, chunk_size=1)
+
+
+def test_other_weights_of_the_same_architecture_are_refused(job, tmp_path):
+    """Issue 11 item 1: records are tied to the exact weights, not the model's name and size."""
+    attack, x, targets = job
+    run_chunked(attack, x[:2], targets[:2], tmp_path, chunk_size=2, log=lambda line: None)
+    other = keras.models.clone_model(attack.model)
+    other.set_weights([w + 0.01 for w in attack.model.get_weights()])
+    assert other.name == attack.model.name and other.count_params() == attack.model.count_params()
+    retrained = FGSM(other, eps_grid=(0.1, 0.3, 1.0), bisection_steps=2)
+    with pytest.raises(ConfigMismatch, match="attack.model_sha256: recorded"):
+        run_chunked(retrained, x[:2], targets[:2], tmp_path, chunk_size=2)
 
 
 def test_bad_arguments_are_refused(job, tmp_path):

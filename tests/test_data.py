@@ -3,6 +3,7 @@ import os
 import numpy as np
 import pytest
 
+import models.data
 from models.data import DataError, load_dataset
 
 
@@ -22,9 +23,8 @@ def test_cifar10_splits_and_test_note():
         pytest.skip("no offline data")
     data = load_dataset("cifar10")
     assert data.x_train.shape == (45000, 32, 32, 3) and data.x_val.shape == (5000, 32, 32, 3)
-    assert data.x_test.shape[1:] == (32, 32, 3)
-    if len(data.x_test) == 1017:
-        assert "1,017" in data.test_note
+    assert data.x_test.shape == (1017, 32, 32, 3)  # the offline copy (its sha256 is checked)
+    assert "1,017 of the 10,000 official CIFAR-10 test images" in data.test_note
 
 
 def test_validation_split_is_seeded_and_disjoint(mnist):
@@ -63,3 +63,39 @@ def test_wrong_shapes_are_refused(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(DataError, match="unknown dataset 'svhn'"):
         load_dataset("svhn")
+
+
+class _Downloaded(Exception):
+    """Raised by the stand-in for the Keras download, so no test touches the network."""
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    def refuse(name):
+        raise _Downloaded(name)
+    monkeypatch.setattr(models.data, "_keras_download", refuse)
+
+
+def test_set_but_missing_data_dir_variable_is_an_error_naming_it(tmp_path, monkeypatch,
+                                                                  no_download):
+    missing = str(tmp_path / "datasetz")  # a misspelt folder
+    monkeypatch.setenv("RC_DATA_DIR", missing)
+    with pytest.raises(DataError, match=r"\$RC_DATA_DIR = .*datasetz: no such directory"):
+        load_dataset("mnist")
+    with pytest.raises(DataError, match=r"data directory .*datasetz: no such directory"):
+        load_dataset("mnist", data_dir=missing)
+
+
+def test_data_dir_variable_without_the_file_is_an_error_not_a_download(tmp_path, monkeypatch,
+                                                                       no_download):
+    monkeypatch.setenv("RC_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match=r"cifar10\.npz: file not found"):
+        load_dataset("cifar10")
+
+
+def test_the_fallback_download_is_announced_on_stderr(monkeypatch, capsys, no_download):
+    monkeypatch.delenv("RC_DATA_DIR", raising=False)
+    with pytest.raises(_Downloaded):
+        load_dataset("mnist")
+    err = capsys.readouterr().err
+    assert "downloading mnist with Keras" in err and "RC_DATA_DIR" in err

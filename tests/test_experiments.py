@@ -10,6 +10,8 @@ from experiments.attack_records import AttackRecords
 from experiments.paper_values import TABLE4, TABLE4_COLUMNS, paper_cells
 from experiments.protocol import get_profile, select_images, targeted_examples
 from experiments.tables import cell, render, sample_sizes
+from models.records import weights_sha256
+from models.store import ConfigMismatch
 
 
 class ShiftAttack:
@@ -76,8 +78,32 @@ def test_attack_records_resume_and_grow_without_redoing(tmp_path, tiny_cnn, rng)
     assert sorted(os.listdir(tmp_path / "shift"))[0] == "test-00002.npz"
     with pytest.raises(KeyError, match="no record of test image 5"):
         again.result([5])
-    with pytest.raises(ValueError, match="another attack setting"):
+    with pytest.raises(ConfigMismatch, match="shift: recorded 0.1, now 0.2"):
         again.run(ShiftAttack(tiny_cnn, shift=0.2), x_test, y_test, [4], log=lambda _: None)
+
+
+def test_attack_records_are_tied_to_the_weights_and_data(tmp_path, tiny_cnn, rng):
+    """Issue 11 item 1: another network of the same architecture, or other data, is refused
+    (both when attacking and when only reading), naming what changed."""
+    import keras
+
+    x_test = rng.uniform(0, 1, (4, 8, 8, 1)).astype(np.float32)
+    data = {"dataset": "toy", "sha256": "aaa"}
+    records = AttackRecords(str(tmp_path), "shift")
+    records.run(ShiftAttack(tiny_cnn), x_test, np.arange(4), [0], data_record=data,
+                log=lambda _: None)
+    other = keras.models.clone_model(tiny_cnn)
+    other.set_weights([w * 0.5 for w in tiny_cnn.get_weights()])
+    with pytest.raises(ConfigMismatch, match="model_sha256: recorded"):
+        records.run(ShiftAttack(other), x_test, np.arange(4), [0, 1], data_record=data,
+                    log=lambda _: None)
+    with pytest.raises(ConfigMismatch, match='data_sha256: recorded "aaa", now "bbb"'):
+        records.run(ShiftAttack(tiny_cnn), x_test, np.arange(4), [0], log=lambda _: None,
+                    data_record={"dataset": "toy", "sha256": "bbb"})
+    reader = AttackRecords(str(tmp_path), "shift")
+    reader.check_made_on(weights_sha256(tiny_cnn), "aaa")          # the right ones pass
+    with pytest.raises(ConfigMismatch, match="another model or data"):
+        reader.check_made_on(weights_sha256(other), "aaa")
 
 
 def test_untargeted_records_hold_one_example_per_image(tmp_path, tiny_cnn, rng):
@@ -113,16 +139,53 @@ def test_sample_sizes_name_the_columns_when_a_row_mixes_samples():
     assert sample_sizes({"T-JSMA": cells["T-JSMA"]}) == "20 benign images (180 examples)"
 
 
-def test_quick_reproduction_writes_every_part_and_resumes(tmp_path, mnist):
-    """The main job's code path, on 1 image with tiny settings (about 2 minutes on 2 cores)."""
-    from experiments import reproduce
+# The quick reproduction of the tests: every part, 1 image, tiny sample counts and attacks.
+TINY_PROFILE = dict(images=1, accuracy_images=40, num_samples=64, images_per_call=1,
+                    histogram_samples=100, radius_images=12, alphas=(0.0, 1.0))
+TINY_ATTACKS = {"CW-L2": {"binary_search_steps": 2, "max_iterations": 20},
+                "CW-L0": {"max_iterations": 5, "largest_const": 2.0},
+                "CW-Linf": {"max_iterations": 5, "largest_const": 0.1},
+                "JSMA": {"gamma": 0.1}, "FGSM": {"eps_grid": (0.3, 1.0), "bisection_steps": 1},
+                "IGSM": {"eps_grid": (0.3,), "bisection_steps": 1},
+                "DeepFool": {"max_iterations": 10}}
+TINY_CERTIFY = dict(images=2, num_samples=100, selection_samples=20)
+
+
+@pytest.fixture(scope="module")
+def quick_run(mnist, tmp_path_factory):
+    """`experiments.reproduce` on the quick profile shrunk to 1 image and tiny settings,
+    run once for the module: (results directory, its log lines, the second run's lines)."""
+    import dataclasses
+
+    from cw_attacks import registry
+    from experiments import protocol, reproduce
+    from experiments.report import PARTS
+
+    out = str(tmp_path_factory.mktemp("quick") / "run")
+    argv = ["--dataset", "mnist", "--profile", "quick", "--out", out]
+    lines, again = [], []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(protocol.PROFILES, "quick",
+                      dataclasses.replace(protocol.PROFILES["quick"], **TINY_PROFILE))
+        for name, settings in TINY_ATTACKS.items():
+            entry = registry.ATTACKS[name]
+            patch.setitem(registry.ATTACKS, name,
+                          dataclasses.replace(entry, quick={**entry.quick, **settings}))
+        if "certify" in PARTS:   # the part added beyond the paper, at its smallest too
+            from experiments import certify
+            patch.setitem(certify.SETTINGS, "quick",
+                          dataclasses.replace(certify.SETTINGS["quick"], **TINY_CERTIFY))
+        reproduce.main(argv, log=lines.append)
+        reproduce.main(argv + ["--parts", "table5"], log=again.append)
+    return out, lines, again
+
+
+def test_quick_reproduction_writes_every_part(quick_run, mnist):
+    """The main job's code path end to end: every part writes its Markdown and run record."""
     from experiments.report import PARTS
     from experiments.tables import load
 
-    out = str(tmp_path / "run")
-    lines = []
-    reproduce.main(["--dataset", "mnist", "--profile", "quick", "--images", "1", "--out", out],
-                   log=lines.append)
+    out, lines, _ = quick_run
     for part in PARTS:
         assert os.path.exists(os.path.join(out, f"{part}.md")), part
         with open(os.path.join(out, f"{part}.run.json")) as f:
@@ -130,13 +193,58 @@ def test_quick_reproduction_writes_every_part_and_resumes(tmp_path, mnist):
         assert record["seed"] is not None and record["packages"]["tensorflow"]
         assert record["data"]["sha256"] == mnist.sha256
     report = open(os.path.join(out, "REPORT.md")).read()
-    assert "Not run yet" not in report and "(100%)" in report and "figure4.png" in report
-    table4 = load(out, "table4")
-    assert table4["point"]["T-CW-L2"]["examples"] == 9
-    assert 0 <= table4["region"]["T-CW-L2"]["sr"] <= table4["point"]["T-CW-L2"]["sr"]
+    assert "Not run yet" not in report and "Not run:" not in report and "(100%)" in report
+    assert "figure4.png" in report
+    assert load(out, "table4")["point"]["T-CW-L2"]["examples"] == 9
     assert any(line.startswith("T-CW-L2") for line in lines)
-    # Re-running attacks nothing: every record is already on disk.
-    lines.clear()
-    reproduce.main(["--dataset", "mnist", "--profile", "quick", "--images", "1", "--out", out,
-                    "--parts", "table4,table5"], log=lines.append)
-    assert not any("s/image" in line for line in lines)
+
+
+def test_quick_tables_agree_with_the_records(quick_run, mnist):
+    """Table 4's point cells, recomputed here from the raw JSON lines, and Table 5's DeepFool."""
+    from experiments.tables import load
+
+    out, _, _ = quick_run
+    table4, table5 = load(out, "table4"), load(out, "table5")
+    norms = {"T-JSMA": ("JSMA", "l0"), "T-CW-L0": ("CW-L0", "l0"), "T-FGSM": ("FGSM", "linf"),
+             "T-IGSM": ("IGSM", "linf"), "T-CW-Linf": ("CW-Linf", "linf"),
+             "T-CW-L2": ("CW-L2", "l2")}
+    for column, (name, norm) in norms.items():
+        with open(os.path.join(out, "attacks", "point", f"{name}.jsonl")) as f:
+            (line,) = [json.loads(line)["record"] for line in f]
+        success = np.asarray(line["success"])
+        assert table4["point"][column]["sr"] == pytest.approx(100 * success.mean()), column
+        if success.any():
+            noise = np.asarray(line[norm])[success].mean()
+            assert table4["point"][column]["noise"] == pytest.approx(noise, rel=1e-3), column
+        # RC judges the same examples and counts only those the attack produced
+        assert table4["region"][column]["sr"] <= table4["point"][column]["sr"], column
+    with open(os.path.join(out, "attacks", "point", "DeepFool.jsonl")) as f:
+        (line,) = [json.loads(line)["record"] for line in f]
+    assert table5["point"]["DeepFool"]["sr"] == pytest.approx(100.0 * line["success"][0])
+
+
+def test_quick_reproduction_resumes_without_attacking(quick_run):
+    """Table 5 needs Table 4's records and DeepFool's: all on disk, nothing is attacked."""
+    _, _, again = quick_run
+    assert any(line.startswith("== table5") for line in again)
+    assert not any("s/image" in line for line in again)
+
+
+def test_a_part_imports_no_other_part():
+    """Issue 10: shared pieces live in non-part modules (plan, grid, tables, ...)."""
+    import ast
+
+    from experiments.report import PARTS
+
+    for part in PARTS:
+        source = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments",
+                                   f"{part}.py")).read()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            imported = {n.split(".")[1] for n in names if n.startswith("experiments.")}
+            assert not imported & (set(PARTS) - {part}), (part, imported & set(PARTS))

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from rc_keras import RegionClassifier
 from rc_keras.voting import decided, log_threshold
-from test_rc_toys import mean_threshold_model
+from toy_models import mean_threshold_model
 
 
 def _decided(counts, remaining, threshold=math.inf):

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from rc_keras import BoxSampler, RegionClassifier
-from test_rc_toys import mean_threshold_model
+from toy_models import mean_threshold_model
 
 
 def _points(x, radius, num, seed=None):
