@@ -26,7 +26,24 @@ import numpy as np
 
 from cw_attacks.compose import wrong_targets
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS_DIR_ENV = "RC_RESULTS_DIR"
+
+
+def default_results_root(package_dir, cwd, environ):
+    """Where results go by default: ``$RC_RESULTS_DIR``; else, in a source checkout
+    (``setup.py`` beside the package), ``experiments/results`` of that checkout,
+    where the committed reports live; else (an installed copy, never written
+    into) ``results/`` under the working directory.
+    """
+    if environ.get(RESULTS_DIR_ENV):
+        return environ[RESULTS_DIR_ENV]
+    if os.path.isfile(os.path.join(os.path.dirname(package_dir), "setup.py")):
+        return os.path.join(package_dir, "results")
+    return os.path.join(cwd, "results")
+
+
+RESULTS_DIR = default_results_root(os.path.dirname(os.path.abspath(__file__)), os.getcwd(),
+                                   os.environ)
 IMAGE_SEED = 20171204
 POINT_CLASSIFIERS = ("point", "advtrained", "distilled")
 CLASSIFIERS = POINT_CLASSIFIERS + ("region",)

@@ -26,6 +26,11 @@ PARTS = {
     "examples": "Figures 1 and 5 (example grids)",
     "certify": "Beyond the paper: certified robustness",
 }
+# parts run only by their own command (too costly for every reproduction),
+# included in the report once they have written their section
+SEPARATE_PARTS = {
+    "adaptive": "Beyond the paper: adaptive attacks (`python -m experiments.adaptive`)",
+}
 
 
 def _read(path):
@@ -68,6 +73,10 @@ def write_report(dataset, profile, out=None):
                       if seconds is not None else "", ""]
         else:
             lines += [f"### {title}", "", "Not run yet.", ""]
+    for part, title in SEPARATE_PARTS.items():
+        path = os.path.join(out, f"{part}.md")
+        if os.path.exists(path):
+            lines += [_read(path).rstrip(), "", f"*{title}.*", ""]
     path = os.path.join(out, "REPORT.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))

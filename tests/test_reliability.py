@@ -202,3 +202,17 @@ def test_the_wheel_holds_the_shipped_weights_and_learned_radii(tmp_path):
                            text=True, env=dict(os.environ, PYTHONPATH=str(installed)),
                            check=True, timeout=300).stdout.splitlines()
     assert shown[-2].startswith(str(installed)) and "learned by Algorithm 1" in shown[-1]
+
+
+def test_results_never_default_into_an_installed_package(tmp_path):
+    from experiments.protocol import default_results_root
+    checkout = tmp_path / "checkout"
+    (checkout / "experiments").mkdir(parents=True)
+    (checkout / "setup.py").write_text("")
+    installed = tmp_path / "site-packages" / "experiments"
+    installed.mkdir(parents=True)
+    work = str(tmp_path / "work")
+    assert default_results_root(str(checkout / "experiments"), work, {}) == \
+        str(checkout / "experiments" / "results")
+    assert default_results_root(str(installed), work, {}) == str(tmp_path / "work" / "results")
+    assert default_results_root(str(installed), work, {"RC_RESULTS_DIR": "/x"}) == "/x"
