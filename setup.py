@@ -21,5 +21,5 @@ setup(
         "matplotlib",
         "scipy",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
 )

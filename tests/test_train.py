@@ -70,10 +70,12 @@ def test_resume_under_other_settings_is_refused(interrupted, change):
 def test_restart_discards_the_checkpoint(mnist, tmp_path):
     out = str(tmp_path / "m.keras")
     train(out=out, max_epochs_this_run=1, **TINY)
-    record = train(out=out, restart=True, **{**TINY, "seed": 4})
-    assert record["seed"] == 4 and record["epochs_this_run"] == 2
+    assert train(out=out, restart=True, max_epochs_this_run=1, **{**TINY, "seed": 4}) is None
+    state = json.loads((tmp_path / "m.ckpt" / "state.json").read_text())
+    assert state["config"]["seed"] == 4 and state["epochs_done"] == 1
 
 
+@pytest.mark.slow   # the default suite trains a teacher and a student in tests/test_baselines.py
 def test_distillation_trains_on_teacher_soft_labels(mnist, tmp_path):
     teacher = str(tmp_path / "teacher.keras")
     train(dataset="mnist", out=teacher, epochs=1, train_limit=256, temperature=100, verbose=0)
