@@ -50,6 +50,7 @@ from models.records import package_versions, write_json
 from models.distill import TemperatureCrossEntropy, soft_labels
 from models.pretrained import load_model_file
 from models.resnet import build_resnet
+from models.store import ConfigMismatch, check_config
 
 
 @dataclasses.dataclass
@@ -79,7 +80,7 @@ RECIPES = {
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-class ResumeMismatch(ValueError):
+class ResumeMismatch(ConfigMismatch):
     """A checkpoint was written by a run with other settings than the requested one."""
 
 
@@ -198,17 +199,16 @@ def _file_digest(path):
 
 def _check_resume(state, config, checkpoint_dir):
     """Refuse to resume a checkpoint whose run had another configuration."""
-    saved = state.get("config")
-    if saved == config:
-        return
-    if saved is None:
-        changed = ["(the checkpoint records no configuration)"]
-    else:
-        changed = [f"{k}: checkpoint {saved.get(k)!r}, now {config.get(k)!r}"
-                   for k in sorted(set(saved) | set(config)) if saved.get(k) != config.get(k)]
-    raise ResumeMismatch(f"{checkpoint_dir} was written by a run with other settings ("
-                         + "; ".join(changed) + "); re-run with the same flags to resume it, "
-                         "or pass --restart to discard it")
+    if state.get("config") is None:
+        raise ResumeMismatch(f"{checkpoint_dir} records no configuration; pass --restart to "
+                             "discard it")
+    try:
+        check_config(f"{checkpoint_dir} was written by a run with other settings",
+                     state["config"], config,
+                     advice="re-run with the same flags to resume it, or pass --restart to "
+                     "discard it")
+    except ConfigMismatch as error:
+        raise ResumeMismatch(str(error)) from None
 
 
 def _reseed_layers(model, seed, epoch):
@@ -301,10 +301,11 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
         x_train, y_train = np.concatenate([x_train, x_extra]), np.concatenate([y_train, y_extra])
     config = {"dataset": dataset, "data_sha256": data.sha256, "recipe": dataclasses.asdict(recipe),
               "seed": seed, "temperature": temperature, "teacher": _file_digest(teacher),
-              "extra_train": _file_digest(extra_train), "train_limit": train_limit,
-              "train_images": len(x_train)}
-    if region_radius is not None:  # absent otherwise: older checkpoints stay resumable
-        config["region_radius"] = region_radius
+              "extra_train": _file_digest(extra_train), "train_images": len(x_train)}
+    # Absent when unset, so that checkpoints written before these options stay resumable.
+    for name, value in (("train_limit", train_limit), ("region_radius", region_radius)):
+        if value is not None:
+            config[name] = value
 
     state_path = os.path.join(checkpoint_dir, "state.json")
     if restart and os.path.isdir(checkpoint_dir):
