@@ -15,6 +15,17 @@ goal defaults to targeted where the attack can target, else untargeted, so
 ``DeepFool(model)`` and ``CarliniL2(model)`` both build; asking for a goal the
 attack lacks is a ValueError.
 
+``attack.attack_stream(x, labels)`` attacks the same batch but reports
+examples as they finish: an iterator of (rows, result), rows (k,) int64
+indices into x and result the `AttackResult` of those k examples, every
+example exactly once and each result equal to its row of ``attack(x,
+labels)``. The default yields one item, ``attack(x, labels)`` itself (an
+attack may draw its randomness per call, e.g. EOTPGD's seeded random
+starts, so splitting the call could change results); the Carlini–Wagner
+engine (`cw_attacks.cw_common.CarliniAttack`) streams examples as they
+retire while it keeps its batch full, so a caller (a campaign over many
+images) can record an image as soon as its examples are done.
+
 `Attack.__init__` checks the model once, at construction: it must be
 callable, have a known input shape and return logits (N, K). Outputs that lie
 in [0, 1] on a probe batch are taken for probabilities (softmax, sigmoid, or a
@@ -179,9 +190,30 @@ class Attack:
         x, labels = check_attack_inputs(self.model, x, labels, self.num_classes)
         return self._attack(x, labels)
 
+    def attack_stream(self, x, labels):
+        """Attack a batch, reporting examples as they finish.
+
+        Args: as `attack` (checked here, at the call, not when iterating).
+
+        Returns:
+            iterator of (rows, result): rows (k,) int64 indices into x, in no
+            promised order across items, and result the `AttackResult` of
+            x[rows]; every example appears exactly once, and its result is
+            the one ``attack(x, labels)`` returns for it.
+
+        Raises:
+            TypeError, ValueError: bad images or labels, or no images.
+        """
+        x, labels = check_attack_inputs(self.model, x, labels, self.num_classes)
+        return self._stream(x, labels)
+
     def _attack(self, x, labels):
         """Checked x (N, H, W, C) float32 and labels (N,) int64 -> `AttackResult`."""
         raise NotImplementedError
+
+    def _stream(self, x, labels):
+        """Checked inputs -> iterator of (rows, `AttackResult`); here one item, all rows."""
+        yield np.arange(len(x), dtype=np.int64), self._attack(x, labels)
 
     def __repr__(self):
         goal = "targeted" if self.targeted else "untargeted"

@@ -16,7 +16,10 @@ once. `CarliniAttack` holds the engine:
 - a Python loop (`_drive`) that hands each ended solve to the attack's own
   decision rule (binary search on c, pixel fixing, tau update), which either
   starts the example's next solve or retires the example, and keeps up to
-  `batch_size` examples in flight.
+  `batch_size` examples in flight: a retired example's slot goes to the next
+  pending one (continuous batching), so the batch stays full until the
+  pending examples run out. `_drive` yields the examples retired by each
+  call, which `attack_stream` turns into results as they finish.
 
 An example's sequence of decisions is therefore the one it would follow
 alone: nothing in an example's loss or update reads another example (the
@@ -132,10 +135,12 @@ class CarliniAttack(Attack):
 
     `attack` returns an `AttackResult` whose ``iterations`` counts the
     gradient evaluations (Adam iterations) each example used; failed
-    examples keep x. Subclasses define `_iteration` (one Adam iteration of
-    every running solve, in TF) and `_run` (initial state and the
-    per-example decision rule applied when a solve ends); `_logits` is the
-    one place the model is called inside a solve.
+    examples keep x. `attack_stream` yields examples as the engine retires
+    them (the batch refilled from the pending ones), with the same results.
+    Subclasses define `_iteration` (one Adam iteration of every running
+    solve, in TF) and `_start` (initial state, the per-example decision rule
+    applied when a solve ends, and where the outcome is kept); `_logits` is
+    the one place the model is called inside a solve.
     """
 
     def __init__(self, model, *, targeted=True, learning_rate, max_iterations, initial_const,
@@ -147,8 +152,26 @@ class CarliniAttack(Attack):
         self._advance = tf.function(self._advance_impl, reduce_retracing=True)
 
     def _attack(self, x, labels):
-        adversarial, success, iterations = self._run(x, labels.astype(np.int32))
-        return AttackResult.from_images(x, adversarial, success, iterations)
+        state, solve_ended, outcome = self._start(x, labels.astype(np.int32))
+        for _ in self._drive(state, solve_ended):
+            pass
+        adversarial, success = outcome()
+        return AttackResult.from_images(x, adversarial, success, state["iterations"])
+
+    def _stream(self, x, labels):
+        if type(self)._attack is not CarliniAttack._attack:
+            # A subclass post-processes whole results (e.g. judges them by another
+            # classifier): one item, through its `_attack`.
+            return super()._stream(x, labels)
+        return self._retired_results(x, labels)
+
+    def _retired_results(self, x, labels):
+        """(rows, `AttackResult`) of the examples retired by each engine call, as they retire."""
+        state, solve_ended, outcome = self._start(x, labels.astype(np.int32))
+        for rows in self._drive(state, solve_ended):
+            adversarial, success = outcome()
+            yield rows, AttackResult.from_images(x[rows], adversarial[rows], success[rows],
+                                                 state["iterations"][rows])
 
     def _solve_state(self, images, labels, **extra):
         """Fresh engine state for `images`: zero modifier and Adam moments, plus `extra`."""
@@ -169,12 +192,16 @@ class CarliniAttack(Attack):
             state[key][i] = value
 
     def _drive(self, state, solve_ended):
-        """Run every example's solves until `solve_ended` retires it.
+        """Run every example's solves until `solve_ended` retires it; a generator.
 
         state: dict of per-example numpy arrays (first axis N), updated in
         place. solve_ended(state, i) -> bool is called when example i's solve
         ends; it either restarts the example (`_restart`) and returns True, or
-        returns False to retire it. At most `batch_size` examples run at once.
+        returns False to retire it. At most `batch_size` examples run at once;
+        a retired example's slot goes to the next pending example (in order).
+        Yields, after each `_advance` call that retired some, their indices
+        (k,) int64 (ascending); every example is yielded exactly once, and
+        its state rows are final when it is.
         """
         n = len(state["w"])
         running = list(range(min(self.batch_size, n)))
@@ -185,19 +212,22 @@ class CarliniAttack(Attack):
             out = self._advance({k: v[idx] for k, v in state.items()}, tf.constant(min_ended))
             for key, value in out.items():
                 state[key][idx] = value.numpy()
-            for i in idx[state["done"][idx]]:
-                if not solve_ended(state, i):
-                    running.remove(i)
-                    if admitted < n:
-                        running.append(admitted)
-                        admitted += 1
+            retired = [i for i in idx[state["done"][idx]] if not solve_ended(state, i)]
+            if retired:
+                gone = set(retired)
+                running = [i for i in running if i not in gone]
+                refill = min(len(retired), n - admitted)
+                running.extend(range(admitted, admitted + refill))
+                admitted += refill
+                yield np.sort(np.asarray(retired, np.int64))
 
     def _advance_impl(self, state, min_ended):
         """Iterate all solves in `state` until at least `min_ended` have ended."""
         def body(state, ended):
             frozen = state["done"]
             new = self._iteration(state)
-            new = {k: select(frozen, state[k], new[k]) for k in state}
+            new = {k: state[k] if new[k] is state[k] else select(frozen, state[k], new[k])
+                   for k in state}   # constants (inputs, labels) need no select
             new["iterations"] = state["iterations"] + tf.cast(~frozen, tf.int64)
             return new, ended + tf.reduce_sum(tf.cast(new["done"] & ~frozen, tf.int32))
 
@@ -218,8 +248,13 @@ class CarliniAttack(Attack):
     def _iteration(self, state):
         raise NotImplementedError
 
-    def _run(self, x, labels):
-        """-> (adversarial (N, H, W, C), success (N,), iterations (N,))."""
+    def _start(self, x, labels):
+        """Checked x (N, H, W, C), labels (N,) int32 -> (state, solve_ended, outcome).
+
+        state and solve_ended are `_drive`'s; outcome() -> (adversarial
+        (N, H, W, C), success (N,) bool), arrays whose rows are final once
+        `_drive` has retired the example.
+        """
         raise NotImplementedError
 
 

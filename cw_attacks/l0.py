@@ -85,7 +85,7 @@ class CarliniL0(GrowingConstAttack):
                 if score[e] > BIG_SCORE or fixed >= FIX_FRACTION * changed ** 0.5:
                     break
 
-    def _run(self, x, labels):
+    def _start(self, x, labels):
         n = len(x)
         start = to_tanh_space(x)
         found = np.zeros(n, bool)
@@ -109,5 +109,4 @@ class CarliniL0(GrowingConstAttack):
                           const=self._next_const(state["const"][i]), step=0)
             return True
 
-        self._drive(state, solve_ended)
-        return last, found, state["iterations"]
+        return state, solve_ended, lambda: (last, found)

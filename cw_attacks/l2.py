@@ -87,7 +87,7 @@ class CarliniL2(CarliniAttack):
                 "best": select(improved, images, s["best"]),
                 "done": aborted | (step >= self.max_iterations)}
 
-    def _run(self, x, labels):
+    def _start(self, x, labels):
         n = len(x)
         start = to_tanh_space(x)
         lower = np.zeros(n)
@@ -118,5 +118,4 @@ class CarliniL2(CarliniAttack):
             self._restart(state, i, const=const, **fresh)
             return True
 
-        self._drive(state, step_ended)
-        return state["best"], state["best_l2"] < NO_UPPER_BOUND, state["iterations"]
+        return state, step_ended, lambda: (state["best"], state["best_l2"] < NO_UPPER_BOUND)

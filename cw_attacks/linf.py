@@ -68,7 +68,7 @@ class CarliniLinf(GrowingConstAttack):
                 "solved": solved, "done": solved | failed,
                 "solution": select(solved, images, s["solution"])}
 
-    def _run(self, x, labels):
+    def _start(self, x, labels):
         n = len(x)
         start = to_tanh_space(x)
         tau = np.ones(n)
@@ -92,5 +92,4 @@ class CarliniLinf(GrowingConstAttack):
                           const=self._next_const(state["const"][i]), step=0)
             return True
 
-        self._drive(state, solve_ended)
-        return last, found, state["iterations"]
+        return state, solve_ended, lambda: (last, found)

@@ -28,13 +28,17 @@ Every cell (classifier, attack, eps, goal) keeps per-image records
 ``<out>/attacks/<point|region-r<r>>/``: a killed run resumes where it
 stopped and a larger ``--images`` attacks only the new images. Outputs,
 for the cells the options select (recorded cells are read back, not
-attacked again): ``adaptive-r<r>.json`` (each cell's SR, mean noise,
-gradient steps and seconds per image), ``adaptive-r<r>.md``,
+attacked again) merged with those of earlier runs at the same r
+(`merge_cells`: a cell keeps the image count it was measured on; cells
+sorted by attack, goal, classifier and eps):
+``adaptive-r<r>.json`` (each cell's images, SR, mean noise, gradient steps
+and seconds per image), ``adaptive-r<r>.md``,
 ``adaptive-r<r>.png`` (SR vs eps) and ``adaptive-r<r>.run.json``; and
 ``adaptive.md``, every radius's section so far, for the report.
 """
 import argparse
 import glob
+import json
 import os
 import time
 
@@ -43,6 +47,7 @@ import numpy as np
 from cw_attacks.registry import build, get_entry
 from experiments.attack_records import AttackRecords
 from experiments.cli import experiment_from, parser, progress
+from experiments.context import records_key
 from experiments.protocol import IMAGE_SEED
 from experiments.tables import percent
 from models.cli import run_main
@@ -111,19 +116,51 @@ class AdaptiveRun:
         name = cell_name(attack_name, goal, eps)
         records = self.records(classifier, name)
         began = time.time()
-        result = records.run(attack, e.data.x_test, e.data.y_test, e.images,
-                             targeted=goal == "targeted",
-                             images_per_call=min(IMAGES_PER_CALL, len(e.images)),
+        per_call = min(IMAGES_PER_CALL, len(e.images))
+        share = e.share(e.images, records_key(classifier, name),
+                        per_call)   # every image unless the run is sharded
+        if not len(share):
+            return None
+        result = records.run(attack, e.data.x_test, e.data.y_test, share,
+                             targeted=goal == "targeted", images_per_call=per_call,
                              seed=ATTACK_SEED, data_record=e.data.record(), log=self.log)
+        if e.shard is not None:  # the other shards' images: measured by a run without --shard
+            return None
         seconds = [records.store.record(f"test-{int(i):05d}")["seconds"] for i in e.images]
         summary = summarise(result, get_entry(attack_name).norm, float(np.mean(seconds)),
                             len(result) // len(e.images))
         summary.update(classifier=classifier, attack=attack_name, goal=goal, eps=eps,
+                       images=len(e.images),
                        eot_samples=getattr(attack, "eot_samples", None),
                        wall_seconds_this_run=round(time.time() - began, 1))
         self.log(f"{classifier:6s} {name}: SR {percent(100 * summary['success_rate'])} "
                  f"({len(result)} examples)")
         return summary
+
+
+def cell_key(cell):
+    """What identifies a cell: (classifier, attack, goal, eps)."""
+    return cell["classifier"], cell["attack"], cell["goal"], cell["eps"]
+
+
+def merge_cells(path, cells):
+    """The cells of an earlier run's ``path`` (adaptive-r<r>.json) updated by this run's ``cells``.
+
+    Runs may measure different cells on different numbers of images (e.g.
+    the untargeted curves on 100 images, the 9-times dearer targeted ones on
+    20): each cell keeps its own count ("images"). A cell measured again
+    replaces its earlier entry. Returned sorted by (attack, goal,
+    classifier, eps).
+    """
+    merged = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for cell in json.load(f)["cells"]:
+                merged[cell_key(cell)] = cell
+    for cell in cells:
+        merged[cell_key(cell)] = cell
+    return sorted(merged.values(), key=lambda c: (c["attack"], c["goal"], c["classifier"],
+                                                  -1 if c["eps"] is None else c["eps"]))
 
 
 def figure(cells, path, radius):
@@ -172,13 +209,14 @@ def comparison(cells):
 
 def markdown(cells, radius):
     lines = [f"### Adaptive attacks, RC at r = {radius:g}", "",
-             "| classifier | attack | goal | eps | examples | SR | mean noise | grad steps/ex | "
-             "s/image |", "|---|---|---|---|---|---|---|---|---|"]
+             "| classifier | attack | goal | eps | images | examples | SR | mean noise | "
+             "grad steps/ex | s/image |", "|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         norm = get_entry(c["attack"]).norm
         eps = "-" if c["eps"] is None else f"{c['eps']:g}"
+        images = c.get("images", c["examples"] // c["examples_per_image"])
         lines.append(f"| {c['classifier']} | {c['attack']} | {c['goal']} | {eps} | "
-                     f"{c['examples']} | {percent(100 * c['success_rate'])} | "
+                     f"{images} | {c['examples']} | {percent(100 * c['success_rate'])} | "
                      f"{c[f'mean_{norm}']:.3f} {norm} | "
                      f"{c['gradient_steps_per_example']:.0f} | {c['seconds_per_image']:.1f} |")
     compared = comparison(cells)
@@ -232,12 +270,17 @@ def main(argv=None):
     if "minimal" in args.parts:
         for name in MINIMAL:
             cells.append(run.run_cell("region", name, "untargeted"))
+    if experiment.shard is not None:
+        progress(f"shard {experiment.shard}: its share of the cells is recorded; once every "
+                 "shard's is, the same command without --shard writes the outputs")
+        return []
     stem = os.path.join(experiment.out, f"adaptive-r{experiment.radius:g}")
-    write_json(stem + ".json", {"radius": experiment.radius, "cells": cells})
+    every_cell = merge_cells(stem + ".json", cells)
+    write_json(stem + ".json", {"radius": experiment.radius, "cells": every_cell})
     with open(stem + ".md", "w") as f:
-        f.write(markdown(cells, experiment.radius))
+        f.write(markdown(every_cell, experiment.radius))
     write_section(experiment.out, experiment.dataset)
-    figure([c for c in cells if c["eps"] is not None], stem + ".png", experiment.radius)
+    figure([c for c in every_cell if c["eps"] is not None], stem + ".png", experiment.radius)
     experiment.write_run_record(f"adaptive-r{experiment.radius:g}",
                                 {"parts": list(args.parts), "norms": list(args.norms),
                                  "goals": list(args.goals), "classifiers": list(args.classifiers),
@@ -245,7 +288,7 @@ def main(argv=None):
                                  "l2_eps": list(args.l2_eps or []), "attack_seed": ATTACK_SEED,
                                  "image_seed": IMAGE_SEED}, time.time() - began)
     progress(markdown(cells, experiment.radius))
-    return cells
+    return cells   # this run's cells (the files hold every cell so far)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ not certified). Base models: the shipped point network ("point") and, where
 shipped, the region-trained one ``<dataset>-region`` ("region-trained",
 ``python -m models.train --region-radius R``). Radii r: the run's (``--radius``,
 the learned one by default), the paper's, and a region-trained model's own
-training R. Per (model, r): certified accuracy versus the L1 and L∞ radius
+training R; r = 0 (a learned r can be 0) is skipped, since RC is then the
+point classifier and certifies nothing. Per (model, r): certified accuracy versus the L1 and L∞ radius
 (certify.png), the smoothed classifier's accuracy, the
 fraction abstained, the median certified L1 radius (0 for an image abstained
 or wrong) and the cost per image. ``--images N`` certifies N images.
@@ -82,6 +83,9 @@ def base_models(experiment):
 def certify_run(experiment, rc, weights, images, settings, store_name):
     """`Certificate` of the RC ``rc`` on test ``images``, resuming its record store.
 
+    A sharded run (``experiment.shard``) certifies only its share of
+    ``images`` (in groups of ``settings.batch_size``) and returns (None, None).
+
     ``weights``: `models.records.weights_sha256` of ``rc.base_model`` (the
     records are tied to it, to the data, r, seed and the CERTIFY settings).
     """
@@ -92,7 +96,9 @@ def certify_run(experiment, rc, weights, images, settings, store_name):
               "seed": rc.seed, "chunk_size": rc.chunk_size}
     store = RecordStore(os.path.join(experiment.out, "certify"), store_name, config,
                         seed=rc.seed, data_record=data.record())
-    todo = [int(i) for i in images if str(int(i)) not in store]
+    share = images if experiment.shard is None else experiment.shard.of(
+        images, settings.batch_size, f"certify/{store_name}")
+    todo = [int(i) for i in share if str(int(i)) not in store]
     for start in range(0, len(todo), settings.batch_size):
         batch = todo[start:start + settings.batch_size]
         began = time.time()
@@ -104,6 +110,8 @@ def certify_run(experiment, rc, weights, images, settings, store_name):
                                    **{f: getattr(result, f)[row].tolist() for f in FIELDS}})
         experiment.log(f"  {store_name}: {len(store)}/{len(images)} images certified, "
                        f"{seconds:.2f} s per image")
+    if experiment.shard is not None:  # other shards' images may be pending
+        return None, None
     records = [store.record(str(int(i))) for i in images]
     certificate = Certificate(radius=radius, alpha=settings.alpha, **{
         f: np.array([r[f] for r in records]) for f in FIELDS})
@@ -199,7 +207,11 @@ def run(experiment):
     paper_r = region_radius(experiment.dataset, "paper")[0]
     results, curves = {}, {norm: {} for norm in NORM_LABELS}
     for model_name, (model, trained_r) in base_models(experiment).items():
-        radii = dict.fromkeys([experiment.radius, paper_r] + ([trained_r] if trained_r else []))
+        radii = [r for r in dict.fromkeys([experiment.radius, paper_r] + (
+            [trained_r] if trained_r else [])) if r > 0]
+        if experiment.radius == 0:  # Algorithm 1 may learn r = 0 (CIFAR-10 does)
+            experiment.log("r = 0: RC is the point classifier and every certified radius is 0; "
+                           "not certified")
         point_accuracy = float(np.mean(np.argmax(model.predict(
             experiment.data.x_test[images], verbose=0), axis=1) == y))
         # one RC per model, its radius set per r: the graph is traced once
@@ -212,6 +224,8 @@ def run(experiment):
                            f"n = {settings.num_samples:,}")
             certificate, seconds = certify_run(experiment, rc, weights, images, settings,
                                                f"{model_name}-r{r:g}")
+            if certificate is None:
+                continue
             results[key] = {"model": model_name, "radius": r, "trained_radius": trained_r,
                             "point_accuracy": point_accuracy,
                             **summary(certificate, y, seconds)}
@@ -223,6 +237,10 @@ def run(experiment):
             for norm in curves:
                 curves[norm][key] = curve(certificate, y, norm)
             results[key]["curves"] = {norm: curves[norm][key] for norm in curves}
+    if experiment.shard is not None:
+        experiment.log(f"shard {experiment.shard}: its share of the {len(images)} images is "
+                       "certified; once every shard is, run certify without --shard")
+        return None
     plot(os.path.join(experiment.out, "certify.png"), curves,
          f"{experiment.dataset}: certified accuracy of RC, {len(images)} test images, "
          f"n = {settings.num_samples:,}")

@@ -4,12 +4,23 @@ Every option is checked before any work starts, and a user error (a bad
 option, a missing data directory, a corrupt shipped model, a read-only
 ``--out``) ends the run with one line ``error: ...`` and exit status 2
 (`models.cli`).
+
+``--shard K/N`` (`experiments.shards`) splits a campaign across N processes
+or machines sharing ``--out``: a sharded run attacks only its share of the
+images the part's attack plan (`experiments.plan.PLANS`) names and writes
+no table, figure or report, since it cannot measure images other shards
+have not finished. Once all N have finished, one run without ``--shard``
+and with ``--attacked none`` builds the outputs from the records; they are
+the same as a one-process run's.
 """
 import argparse
 import dataclasses
+import sys
 
-from experiments.context import Experiment
+from experiments.context import Experiment, records_key
+from experiments.plan import PLANS, ensure_records
 from experiments.protocol import POINT_CLASSIFIERS, PROFILES, get_profile, results_dir
+from experiments.shards import shard_type
 from models.cli import ArgumentParser, check_writable_dir, positive_int, run_main
 from rc_keras.radius import RADIUS_CHOICES
 
@@ -31,8 +42,9 @@ def point_classifiers(text):
     return names
 
 
-def parser(description):
-    """An ArgumentParser with the options every part takes (add more before parsing)."""
+def parser(description, shard=True):
+    """An ArgumentParser with the options every part takes (add more before parsing);
+    ``shard=False`` leaves out ``--shard`` (a command that attacks nothing)."""
     p = ArgumentParser(description=description)
     p.add_argument("--dataset", choices=("mnist", "cifar10"), default="mnist")
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
@@ -46,6 +58,11 @@ def parser(description):
     p.add_argument("--radius", choices=RADIUS_CHOICES, default="learned",
                    help="RC radius: the learned one (rc_keras/radii/<dataset>.json; an error "
                         "if missing) or the paper's (default %(default)s)")
+    if shard:
+        p.add_argument("--shard", type=shard_type,
+                       help="K/N: attack (or certify) only shard K of N of the images "
+                            "(1 <= K <= N) and write no outputs; when all N shards are done, "
+                            "a run with --attacked none and no --shard writes them")
     return p
 
 
@@ -55,11 +72,48 @@ def experiment_from(args, log=progress):
     profile = get_profile(args.profile, args.images)
     if args.attacked is not None:
         profile = dataclasses.replace(profile, attacked=args.attacked)
+    shard = getattr(args, "shard", None)
+    if shard is not None and not profile.attacked:
+        raise ValueError(f"--shard {shard} with --attacked none: a shard only attacks; "
+                         "build the report with --attacked none and no --shard")
     out = check_writable_dir(args.out or results_dir(args.dataset, profile))
     return Experiment(args.dataset, profile, data_dir=args.data_dir, out=out, log=log,
-                      radius=args.radius)
+                      radius=args.radius, shard=shard)
+
+
+def attack_share(experiment, part):
+    """Attack the shard's share of every record the plan of ``part`` names (`PLANS`).
+
+    A part's plan names all it attacks, so once every shard has run this,
+    the part finds its records and attacks nothing. Writes no outputs.
+    """
+    for classifier, names in PLANS[part](experiment).items():
+        for name in names:
+            share = experiment.share(experiment.images, records_key(classifier, name))
+            ensure_records(experiment, [name], [classifier], images=share)
+    experiment.log(f"shard {experiment.shard}: {part}'s share of its records is done; once "
+                   "every shard's is, build the outputs with --attacked none and no --shard")
+
+
+def run_part(experiment, part, run):
+    """``run(experiment)`` of the part ``part``, or in a sharded experiment `attack_share`.
+
+    A part without a plan (certify: it splits its own draw) runs as usual
+    and handles ``experiment.shard`` itself.
+    """
+    if experiment.shard is None or part not in PLANS:
+        return run(experiment)
+    return attack_share(experiment, part)
+
+
+def part_of(run):
+    """The part (`experiments.<part>`) whose ``run`` this is, also under ``python -m``."""
+    module = sys.modules[run.__module__]
+    spec = getattr(module, "__spec__", None)
+    return (spec.name if spec is not None else run.__module__).rpartition(".")[2]
 
 
 def main_for(run, description, argv=None):
-    """Parse the shared options and call ``run(experiment)``; user errors exit 2 in one line."""
-    return run_main(lambda argv: run(experiment_from(parser(description).parse_args(argv))), argv)
+    """Parse the shared options and `run_part`; user errors exit 2 in one line."""
+    return run_main(lambda argv: run_part(
+        experiment_from(parser(description).parse_args(argv)), part_of(run), run), argv)

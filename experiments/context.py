@@ -3,8 +3,10 @@
 ``Experiment(dataset, profile)`` loads the dataset and the shipped point
 classifiers that exist in this checkout, wraps the point network in the
 region-based classifier, draws the protocol's benign images, and hands out
-`AttackRecords` under the run's results directory.
+`AttackRecords` under the run's results directory. ``shard=Shard(K, N)``
+(`experiments.shards`) makes it attack only its share of the images.
 """
+import functools
 import hashlib
 import os
 import time
@@ -16,11 +18,12 @@ from cw_attacks.compose import combine
 from experiments.attack_records import AttackRecords
 from experiments.protocol import (IMAGE_SEED, POINT_CLASSIFIERS, WEIGHTS, get_profile,
                                   results_dir, select_images)
+from experiments.shards import Shard
 from models import load_dataset, load_pretrained
 from models.pretrained import pretrained_record
 from models.records import weights_sha256, write_json
 from rc_keras import RegionClassifier
-from rc_keras.radius import region_radius
+from rc_keras.radius import PAPER_RADIUS, region_radius
 
 
 def cached_judge(judge):
@@ -48,6 +51,12 @@ def cached_judge(judge):
     return judge_cached
 
 
+def records_key(classifier, records_name):
+    """The name of the records of ``records_name`` on ``classifier`` ("point/CW-L2"), the
+    unit `Experiment.share` splits across shards."""
+    return f"{classifier}/{records_name}"
+
+
 class NotRecorded(KeyError):
     """Examples a run needs are not recorded, and the run may not attack that classifier."""
 
@@ -71,13 +80,18 @@ class Experiment:
         radius, radius_source: its radius and where it came from
             (`rc_keras.radius.region_radius`: the learned r, or the paper's
             when ``radius="paper"``; a missing learned r is an error).
-        images: (profile.images,) test indices of the benign sample.
+        radius_choice: "learned" or "paper", the ``radius`` asked for.
+        images: (profile.images,) test indices of the benign sample (every
+            shard's: results and reports are about the whole sample).
+        shard: the `Shard` this process attacks, or None (all images).
     """
 
     def __init__(self, dataset, profile="quick", images=None, data_dir=None, out=None, log=print,
-                 radius="learned"):
+                 radius="learned", shard=None):
         self.profile = get_profile(profile, images) if isinstance(profile, str) else profile
-        self.dataset, self.log = dataset, log
+        if shard is not None and not isinstance(shard, Shard):
+            raise ValueError(f"shard must be an experiments.shards.Shard or None, got {shard!r}")
+        self.dataset, self.log, self.shard = dataset, log, shard
         self.data = load_dataset(dataset, data_dir=data_dir)
         self.out = out or results_dir(dataset, self.profile)
         os.makedirs(self.out, exist_ok=True)
@@ -93,22 +107,66 @@ class Experiment:
         if self.missing:
             log(f"not in this checkout, skipped: {', '.join(self.missing)}")
         self.radius, self.radius_source = region_radius(dataset, radius)
-        self.region = RegionClassifier(self.models["point"], self.radius,
-                                       self.profile.num_samples, seed=self.profile.rc_seed,
-                                       early_stop=True)
+        self.radius_choice = radius
+        if self.radius == 0:
+            log(f"warning: the {radius} r of {dataset} is 0, so the region-based classifier is "
+                "the point classifier; --radius paper runs it at the paper's r")
+        self.region = self.region_classifier(self.radius)
         point_labels = predict_labels(self.models["point"], self.data.x_test)
         self.images = select_images(point_labels, self.data.y_test, self.profile.images)
+
+    def share(self, images, key, group=None):
+        """The test indices of ``images`` (all in the sample) this process attacks for the
+        records ``key`` (`records_key`), in order.
+
+        Unsharded: all of them. With ``shard``: those whose position in the
+        sample (`images`) is the shard's for ``key``, in groups of ``group``
+        (default: the profile's ``images_per_call``, the images attacked
+        together; `experiments.shards`), so a subset of the sample is split
+        as the sample is.
+        """
+        images = np.asarray(images, np.int64)
+        if self.shard is None:
+            return images
+        position = {int(index): p for p, index in enumerate(self.images)}
+        outside = [int(i) for i in images if int(i) not in position]
+        if outside:
+            raise ValueError(f"test images {outside[:5]} are not in the run's sample; a sharded "
+                             "run splits only the sample")
+        return images[self.shard.takes([position[int(i)] for i in images],
+                                       group or self.profile.images_per_call, key)]
 
     @property
     def attacked(self):
         """The point classifiers this run attacks: shipped and named by the profile."""
         return [name for name in self.models if name in self.profile.attacked]
 
+    def region_classifier(self, radius):
+        """A `RegionClassifier` around the point network at ``radius`` with the run's m and
+        seed, early-stopped: the run's RC at another r."""
+        return RegionClassifier(self.models["point"], radius, self.profile.num_samples,
+                                seed=self.profile.rc_seed, early_stop=True)
+
+    @property
+    def region_radii(self):
+        """{region-based judge: its r}: "region" at the run's r and, when that is not the
+        paper's (`rc_keras.radius.PAPER_RADIUS`), "region-paper" at the paper's r."""
+        paper = PAPER_RADIUS[self.dataset]
+        return {"region": self.radius, **({"region-paper": paper} if paper != self.radius else {})}
+
     def judge(self, classifier):
-        """Images -> labels of ``classifier`` ("region" or a point classifier), memoised."""
+        """Images -> labels of ``classifier``, memoised: a point classifier, "region" (the
+        run's RC) or "region-paper" (the same RC at the paper's r, `region_radii`)."""
         if classifier not in self._judges:
-            labels = (self.region.predict_labels if classifier == "region"
-                      else lambda x: predict_labels(self.models[classifier], x))
+            if classifier == "region":
+                labels = self.region.predict_labels
+            elif classifier == "region-paper":
+                labels = self.region_classifier(PAPER_RADIUS[self.dataset]).predict_labels
+            elif classifier in self.models:
+                labels = functools.partial(predict_labels, self.models[classifier])
+            else:
+                raise ValueError(f"unknown classifier {classifier!r}; expected one of "
+                                 f"{list(self.models) + ['region', 'region-paper']}")
             self._judges[classifier] = cached_judge(labels)
         return self._judges[classifier]
 
@@ -137,30 +195,46 @@ class Experiment:
         the records ``records_name`` (default ``name``). ``overrides`` are
         constructor arguments (e.g. confidence=20); give such a run its own
         ``records_name``. For a classifier the profile does not attack, only
-        the records are read (`NotRecorded` if some are missing).
+        the records are read (`NotRecorded` if some are missing). A sharded
+        run attacks only its `share` of ``images`` and reads the others'
+        (`NotRecorded` while another shard has not recorded them).
         """
-        images = self.images if images is None else images
+        images = self.images if images is None else np.asarray(images, np.int64)
         records = self.records(classifier, records_name or name)
         if classifier not in self.profile.attacked:
-            missing = [int(i) for i in images if not records.done(i)]
-            if missing:
-                raise NotRecorded(
-                    f"no {records.name} records on {classifier} for test images {missing[:5]}"
-                    f"{' ...' if len(missing) > 5 else ''} in {os.path.relpath(self.out)}, "
-                    f"and this run attacks only {list(self.profile.attacked)} "
-                    "(add it with --attacked)")
+            self._check_recorded(records, classifier, images,
+                                 f"this run attacks only {list(self.profile.attacked)} "
+                                 "(add it with --attacked)")
             return records.result(images)
-        attack = build(name, self.models[classifier], self.profile.attack_settings,
-                       targeted=targeted, **overrides)
-        return records.run(
-            attack, self.data.x_test, self.data.y_test, images, targeted=targeted,
-            images_per_call=self.profile.images_per_call, seed=IMAGE_SEED,
-            data_record=self.data.record(), log=self.log)
+        share = self.share(images, records_key(classifier, records.name))
+        if len(share):
+            attack = build(name, self.models[classifier], self.profile.attack_settings,
+                           targeted=targeted, **overrides)
+            result = records.run(
+                attack, self.data.x_test, self.data.y_test, share, targeted=targeted,
+                images_per_call=self.profile.images_per_call, seed=IMAGE_SEED,
+                data_record=self.data.record(), log=self.log)
+            if len(share) == len(images):
+                return result
+        self._check_recorded(records, classifier, images,
+                             f"they are other shards' than this run's {self.shard}; build "
+                             "the report once every shard has finished")
+        return records.result(images)
 
-    def transferred(self, result, images, labels, norm, targeted=True):
-        """The point classifier's examples judged by the region-based classifier."""
+    def _check_recorded(self, records, classifier, images, why):
+        """`NotRecorded` naming the first of ``images`` without records, and ``why``."""
+        missing = [int(i) for i in images if not records.done(i)]
+        if missing:
+            raise NotRecorded(
+                f"no {records.name} records on {classifier} for test images {missing[:5]}"
+                f"{' ...' if len(missing) > 5 else ''} in {os.path.relpath(self.out)}, "
+                f"and {why}")
+
+    def transferred(self, result, images, labels, norm, targeted=True, judge="region"):
+        """The point classifier's examples judged by the region-based classifier ``judge``
+        ("region" or "region-paper", `region_radii`)."""
         x = self.data.x_test[np.repeat(images, len(labels) // len(images))]
-        return combine([result], x, labels, self.judge("region"), norm, targeted)
+        return combine([result], x, labels, self.judge(judge), norm, targeted)
 
     def model_records(self):
         """Training records of the classifiers used, for run records."""

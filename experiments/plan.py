@@ -82,9 +82,12 @@ def ensure_records(experiment, names, classifiers=None, images=None):
 
     Only classifiers the run attacks (``experiment.attacked``) are attacked;
     the others are left to be read (and reported missing) by the part.
-    Images (default: the sample) are added ``images_per_call`` at a time
-    across all ``names``, so a run stopped early has every attack on the
-    same images.
+    Images (default: the sample) are added in campaign steps of the
+    profile's ``images_per_call`` across all ``names``: each attack streams
+    the step's pending images in one continuous batch (recording each image
+    as it finishes), then the next attack takes the same step. A run
+    stopped early therefore has every attack on the same image prefix to
+    within one step.
 
     Args:
         names: records names (see the module doc).

@@ -62,7 +62,10 @@ class Profile:
     accuracy_images: int = 0       # Table 3 on the first N test images (0: all of them)
     num_samples: int = 1000        # m, RC samples per input
     rc_seed: int = 0               # RC noise seed
-    images_per_call: int = 5       # images attacked in one batch (the unit of resumption)
+    # Images per campaign step: each attack streams this many images at once (one
+    # continuous batch; each image recorded when its examples finish), and a run
+    # stopped early leaves every attack on the same images to within one step.
+    images_per_call: int = 25
     attacked: tuple = ("point", "advtrained", "distilled")  # point classifiers attacked
     confidences: tuple = (0, 5, 10, 20, 30, 40)     # k of Figures 6 and 7 (T-CA-L2: all)
     alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # Figure 8

@@ -85,7 +85,7 @@ def write_report(dataset, profile, out=None):
 
 
 def main(argv=None):
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    args = parser(__doc__.splitlines()[0], shard=False).parse_args(argv)
     print(write_report(args.dataset, get_profile(args.profile, args.images), args.out))
 
 

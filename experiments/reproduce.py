@@ -12,6 +12,10 @@ the profile's random draw (a GPU-less machine cannot run the reference CW
 attacks on 100 images in a day); extending N later redoes nothing.
 ``--attacked none`` attacks nothing and reports what the records hold
 (a part whose records are missing says so in the report).
+``--shard K/N`` attacks only shard K's share of the images and writes no
+report (`experiments.cli`): run the N shards (processes or machines on one
+``--out``), then the same command with ``--attacked none`` and no
+``--shard`` builds the report, identical to a one-process run's.
 Ends with a short summary: point vs region-based accuracy and the T-CW-L2
 success rate against both.
 """
@@ -19,7 +23,7 @@ import importlib
 import os
 import time
 
-from experiments.cli import experiment_from, parser, progress
+from experiments.cli import experiment_from, parser, progress, run_part
 from experiments.context import NotRecorded
 from experiments.paper_values import TABLE3
 from experiments.report import PARTS, write_report
@@ -58,13 +62,20 @@ def main(argv=None, log=progress):
     experiment = experiment_from(args, log)
     for part in parts:
         experiment.log(f"== {part}: {PARTS[part]}")
+        run = importlib.import_module(f"experiments.{part}").run
+        if experiment.shard is not None:  # a shard only attacks: no part outputs, no report
+            run_part(experiment, part, run)
+            continue
         try:
-            importlib.import_module(f"experiments.{part}").run(experiment)
+            run(experiment)
         except NotRecorded as missing:
             experiment.log(f"{part} not run: {missing}")
             with open(os.path.join(experiment.out, f"{part}.md"), "w") as f:
                 f.write(f"### {PARTS[part]}\n\nNot run: {missing}.\n")
         report = write_report(experiment.dataset, experiment.profile, experiment.out)
+    if experiment.shard is not None:
+        experiment.log(f"shard {experiment.shard} done ({time.time() - began:.0f} s)")
+        return
     experiment.log(f"report: {report} ({time.time() - began:.0f} s)")
     for line in summary(experiment):
         experiment.log(line)

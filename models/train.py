@@ -24,6 +24,9 @@ functions of (seed, epoch, image), so a run interrupted between epochs and resum
 with the same weights as an uninterrupted one.
 ``--temperature T`` trains on softmax(logits / T); ``--teacher PATH`` replaces
 the training labels with that model's softmax(logits / T) (distillation).
+``--devices N|all`` trains data-parallel on N GPUs (or logical CPUs) under
+`tf.distribute.MirroredStrategy` (`models.devices`): each batch of the
+recipe's size is split across them; the default, 1, is the single-device run.
 ``--optimizer adam --learning-rate 0.001`` is what distillation at T = 100
 needs (see models/distill.py). ``--extra-train FILE.npz`` appends the arrays
 "x" and "y" of that file to the training set (adversarial training).
@@ -46,6 +49,7 @@ from models.cli import (ArgumentParser, positive_float,
 from models.checks import check_images, check_labels
 from models.cw_mnist import build_cw_mnist
 from models.data import DATASETS, NUM_CLASSES, file_sha256, load_dataset
+from models.devices import devices_type, mirrored_strategy, select_devices
 from models.records import package_versions, write_json
 from models.distill import TemperatureCrossEntropy, soft_labels
 from models.pretrained import load_model_file
@@ -235,7 +239,8 @@ def _save_checkpoint(model, checkpoint_dir, state):
 def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teacher=None,
           data_dir=None, checkpoint_dir=None, train_limit=None, verbose="auto",
           command=None, optimizer=None, learning_rate=None, extra_train=None,
-          precision=None, restart=False, max_epochs_this_run=None, region_radius=None):
+          precision=None, restart=False, max_epochs_this_run=None, region_radius=None,
+          devices=1):
     """Train (or resume training) one model and write ``out`` and its JSON record.
 
     Args:
@@ -259,6 +264,11 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
         region_radius: R in (0, 1]: train on one uniform sample of each
             image's clipped box B(x, R) per step (`region_sample`), the
             region-trained base model of certified RC; None: the images.
+        devices: 1 (default), N or "all" (`models.devices`): more than one
+            builds, loads, compiles and fits the model inside a
+            `tf.distribute.MirroredStrategy` scope (the global batch is the
+            recipe's). Not part of the checkpoint's configuration: a run may
+            resume on another number of devices.
 
     Returns:
         The JSON record (dict), or None when the run stopped before the last
@@ -293,6 +303,8 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
     if not out.endswith(".keras"):
         raise ValueError(f"out must end with .keras, got {out!r}")
     checkpoint_dir = checkpoint_dir or out[:-len(".keras")] + ".ckpt"
+    device_names = select_devices(devices)
+    strategy = mirrored_strategy(devices)
 
     data = load_dataset(dataset, data_dir=data_dir)
     x_train, y_train = data.x_train[:train_limit], data.y_train[:train_limit]
@@ -328,16 +340,17 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
         targets = targets * (1 - recipe.label_smoothing) + recipe.label_smoothing / NUM_CLASSES
     val_targets = keras.utils.to_categorical(data.y_val, NUM_CLASSES).astype(np.float32)
 
-    if state["epochs_done"]:
-        model = keras.models.load_model(os.path.join(checkpoint_dir, "last.keras"))
-        print(f"resuming from {checkpoint_dir} after epoch {state['epochs_done']}/{recipe.epochs}",
-              flush=True)
-    else:
-        model = build_model(recipe.architecture, recipe.weight_decay, recipe.precision)
-        model.compile(
-            optimizer=make_optimizer(recipe),
-            loss=TemperatureCrossEntropy(temperature),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        if state["epochs_done"]:
+            model = keras.models.load_model(os.path.join(checkpoint_dir, "last.keras"))
+            print(f"resuming from {checkpoint_dir} after epoch {state['epochs_done']}/"
+                  f"{recipe.epochs}", flush=True)
+        else:
+            model = build_model(recipe.architecture, recipe.weight_decay, recipe.precision)
+            model.compile(
+                optimizer=make_optimizer(recipe),
+                loss=TemperatureCrossEntropy(temperature),
+                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
     verbose = (2 if not sys.stdout.isatty() else 1) if verbose == "auto" else verbose
     first = state["epochs_done"]
@@ -377,6 +390,7 @@ def train(dataset="mnist", out=None, epochs=None, seed=0, temperature=1.0, teach
         "epochs_this_run": last - first,
         "history": state["history"],
         "packages": package_versions(), "parameters": shipped.count_params(),
+        "devices": device_names,
     }
     write_json(out[:-len(".keras")] + ".json", record)
     print(f"{out}: validation accuracy {record['validation_accuracy']:.4f}, "
@@ -407,13 +421,17 @@ def main(argv=None):
                         help="train on one uniform sample of each image's box B(x, R) per step")
     parser.add_argument("--max-epochs-this-run", type=positive_int,
                         help="stop (resumably) after this many epochs of this run")
+    parser.add_argument("--devices", type=devices_type, default=1,
+                        help="N or 'all': train on N GPUs (or logical CPUs) with "
+                             "tf.distribute.MirroredStrategy (default 1)")
     args = parser.parse_args(argv)
     train(dataset=args.dataset, out=args.out, epochs=args.epochs, seed=args.seed,
           temperature=args.temperature, teacher=args.teacher, data_dir=args.data_dir,
           checkpoint_dir=args.checkpoint_dir, train_limit=args.train_limit,
           optimizer=args.optimizer, learning_rate=args.learning_rate,
           extra_train=args.extra_train, precision=args.precision, restart=args.restart,
-          max_epochs_this_run=args.max_epochs_this_run, region_radius=args.region_radius)
+          max_epochs_this_run=args.max_epochs_this_run, region_radius=args.region_radius,
+          devices=args.devices)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Algorithm 1's learned radius r: where it lives, how to learn it (CLI and `run`), Figure 4.
 
-    python -m rc_keras.radius --dataset mnist [--out results/radius_mnist]
+    python -m rc_keras.radius --dataset mnist [--out results/radius_mnist] [--curve-to R]
 
 The learned radius of a dataset lives in ONE file, `learned_radius_path`:
 ``rc_keras/radii/<dataset>.json`` (package data: the learned r, point
@@ -87,6 +87,9 @@ def parse_args(argv=None):
     parser.add_argument("--r0", type=non_negative_float, default=0.0)
     parser.add_argument("--step", type=positive_float, default=0.01)
     parser.add_argument("--max-radius", type=non_negative_float, default=1.0)
+    parser.add_argument("--curve-to", type=non_negative_float,
+                        help="go on evaluating the grid up to this radius after the search "
+                             "stops (Figure 4's curve beyond r; the learned r is unchanged)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default 0)")
     parser.add_argument("--no-early-stop", dest="early_stop", action="store_false",
                         help="fixed m votes per image (the naive search)")
@@ -142,7 +145,7 @@ def _resume_from_result(out, config, steps):
 def run(dataset, model=None, out=None, limit=None, num_samples=1000, r0=0.0, step=0.01,
         max_radius=1.0, seed=0, early_stop=True, error_bound=DEFAULT_ERROR_BOUND,
         round_size=DEFAULT_ROUND_SIZE, chunk_size=DEFAULT_CHUNK_SIZE, batch_size=1000,
-        data_dir=None, log=print):
+        data_dir=None, log=print, curve_to=None):
     """Learn r (resuming ``out``), write radius.json and figure4.png; returns (result, passes).
 
     Args:
@@ -169,7 +172,8 @@ def run(dataset, model=None, out=None, limit=None, num_samples=1000, r0=0.0, ste
         base = load_pretrained(dataset)
         model_path = os.path.join(WEIGHTS_DIR, f"{dataset}.keras")
     config = dict(dataset=dataset, model=model_path, data_dir=data_dir, out=out, limit=limit,
-                  num_samples=num_samples, r0=r0, step=step, max_radius=max_radius, seed=seed,
+                  num_samples=num_samples, r0=r0, step=step, max_radius=max_radius,
+                  curve_to=curve_to, seed=seed,
                   early_stop=early_stop, error_bound=error_bound, round_size=round_size,
                   chunk_size=chunk_size, batch_size=batch_size, data=data.sha256,
                   validation_images=len(x_val),
@@ -192,7 +196,8 @@ def run(dataset, model=None, out=None, limit=None, num_samples=1000, r0=0.0, ste
         result = learn_radius(base, x_val, y_val, r0, step, num_samples, max_radius=max_radius,
                               seed=seed, early_stop=early_stop, error_bound=error_bound,
                               chunk_size=chunk_size, round_size=round_size,
-                              batch_size=batch_size, done=steps.records, on_radius=on_radius)
+                              batch_size=batch_size, done=steps.records, on_radius=on_radius,
+                              curve_to=curve_to)
     log(f"point accuracy {result.point_accuracy:.2%}; learned r = {result.radius:.2f}"
         + (" (stopped at --max-radius)" if result.reached_max_radius else ""))
     records = [steps.records[radius_key(r)] for r, _ in result.curve]

@@ -29,6 +29,30 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
+def _device_key(name):
+    """("CPU"|"GPU"|..., index) of a device name ("/GPU:1", "/job:.../device:GPU:1"), or None."""
+    try:
+        spec = tf.DeviceSpec.from_string(name)
+    except (TypeError, ValueError):
+        return None
+    return (spec.device_type or "").upper(), spec.device_index
+
+
+def _check_devices(devices):
+    """None, or a tuple of the names of >= 1 logical devices TensorFlow knows."""
+    if devices is None:
+        return None
+    if isinstance(devices, str):
+        raise ValueError(f"devices must be a list of device names or None, got {devices!r}")
+    logical = [d.name for d in tf.config.list_logical_devices()]
+    known = {_device_key(name) for name in logical}
+    names = tuple(devices)
+    if not names or any(_device_key(d) not in known for d in names):
+        raise ValueError(f"devices must name >= 1 of the logical devices {logical}, "
+                         f"got {list(names)}")
+    return names
+
+
 def _check_radius(radius):
     if (isinstance(radius, bool) or not isinstance(radius, numbers.Real)
             or not np.isfinite(radius) or radius < 0):
@@ -96,12 +120,18 @@ class RegionClassifier(keras.Model):
             per input. Vote fractions are then over the points drawn.
         error_bound: delta in [0, 1) of the sequential rule (default 1e-4);
             0 keeps only the exact rule.
+        devices: None (default: TensorFlow's placement) or device names
+            (e.g. ``models.devices.select_devices("all")``): each batch of
+            inputs is split into contiguous parts, one voted on per device,
+            in parallel in one graph. An example's votes depend only on its
+            own sampled points (`rc_keras.voting`), so a seeded RC gives the
+            same counts on any number of devices. Not saved with the model.
         **kwargs: ``keras.Model`` arguments (e.g. ``name``).
     """
 
     def __init__(self, base_model, radius, num_samples=1000, *, chunk_size=DEFAULT_CHUNK_SIZE,
                  round_size=DEFAULT_ROUND_SIZE, seed=None, early_stop=False,
-                 error_bound=DEFAULT_ERROR_BOUND, **kwargs):
+                 error_bound=DEFAULT_ERROR_BOUND, devices=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(base_model, keras.Model):
             raise TypeError(f"base_model must be a keras.Model, got {type(base_model).__name__}")
@@ -124,6 +154,7 @@ class RegionClassifier(keras.Model):
         if not isinstance(error_bound, numbers.Real) or not 0 <= error_bound < 1:
             raise ValueError(f"error_bound must lie in [0, 1), got {error_bound!r}")
         self.error_bound = float(error_bound)
+        self.devices = _check_devices(devices)
         self._radius_value = _check_radius(radius)
         self._radius = self.add_weight(
             name="radius", shape=(), trainable=False,
@@ -187,7 +218,20 @@ class RegionClassifier(keras.Model):
         return tf.reshape(points, tf.concat([[n, num_samples], self.image_shape], 0))
 
     def _count_votes(self, x):
-        """int32 vote counts (N, classes) for float32 x (N, H, W, C), in-graph."""
+        """int32 vote counts (N, classes) for float32 x (N, H, W, C), in-graph: on one
+        device, or split across ``devices`` (contiguous parts, some empty if N is small)."""
+        if self.devices is None:
+            return self._count_votes_here(x)
+        n, parts = tf.shape(x)[0], len(self.devices)
+        bounds = [(n * k) // parts for k in range(parts + 1)]
+        counts = []
+        for k, device in enumerate(self.devices):
+            with tf.device(device):
+                counts.append(self._count_votes_here(x[bounds[k]:bounds[k + 1]]))
+        return tf.concat(counts, axis=0)
+
+    def _count_votes_here(self, x):
+        """int32 vote counts (N, classes) for float32 x (N, H, W, C), in-graph, one device."""
         radius = tf.convert_to_tensor(self._radius)
 
         def vote(r, num_samples, early_stop):

@@ -55,8 +55,8 @@ class RadiusSearch:
             radius of ``curve`` whose accuracy kept the point accuracy.
         point_accuracy: the point classifier's validation accuracy in [0, 1].
         curve: ((r, RC validation accuracy), ...) for every radius evaluated,
-            in order; the last entry is the first radius that failed unless
-            ``reached_max_radius``.
+            in order; it ends at the first radius that failed (unless
+            ``reached_max_radius``), or at ``curve_to`` if that lies beyond.
         reached_max_radius: True if the search stopped at ``max_radius``
             without the accuracy dropping.
         forward_passes: base-model forward passes spent on the radii
@@ -79,7 +79,7 @@ class RadiusSearch:
 def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, *,
                  max_radius=1.0, seed=0, early_stop=True, error_bound=DEFAULT_ERROR_BOUND,
                  chunk_size=DEFAULT_CHUNK_SIZE, round_size=DEFAULT_ROUND_SIZE, batch_size=1000,
-                 done=None, on_radius=None):
+                 done=None, on_radius=None, curve_to=None):
     """Algorithm 1 (Cao & Gong 2017, section 5.1): the largest r on the grid
     r0, r0 + step, ... whose RC validation accuracy is >= the point accuracy.
 
@@ -108,6 +108,10 @@ def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, 
         on_radius: optional callable(record) called after each newly
             evaluated radius, record = {"radius", "correct", "accuracy",
             "forward_passes", "seconds"}.
+        curve_to: optional radius up to which the grid is evaluated even
+            after the search has stopped (Figure 4's curve beyond the learned
+            r; at most ``max_radius``); the learned r is the same with or
+            without it.
 
     Returns:
         A `RadiusSearch` whose radius is one the search evaluated: the grid
@@ -141,12 +145,14 @@ def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, 
     rc = RegionClassifier(base_model, r0, num_samples, chunk_size=chunk_size,
                           round_size=round_size, seed=seed, early_stop=early_stop,
                           error_bound=error_bound)
-    curve, passes, k = [], 0, 0
+    curve, passes, k, learned = [], 0, 0, None
+    curve_to = -1.0 if curve_to is None else float(curve_to)
     while True:
         radius = grid_radius(r0, step, k)
-        if radius > max_radius + 1e-9:
-            return RadiusSearch(curve[-1][0], point_correct / len(x_val), tuple(curve), True,
-                                passes)
+        if radius > max_radius + 1e-9 or (learned is not None and radius > curve_to + 1e-9):
+            reached = learned is None
+            return RadiusSearch(curve[-1][0] if reached else learned,
+                                point_correct / len(x_val), tuple(curve), reached, passes)
         key = radius_key(radius)
         if key in done:
             correct = int(done[key]["correct"])
@@ -162,12 +168,11 @@ def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, 
                            "accuracy": correct / len(x_val), "forward_passes": spent,
                            "seconds": time.perf_counter() - start})
         curve.append((radius, correct / len(x_val)))
-        if correct < point_correct:
+        if learned is None and correct < point_correct:
             if len(curve) == 1:
                 raise ValueError(
                     f"r0 = {r0!r} already lowers the validation accuracy ({correct}/{len(x_val)} "
                     f"correct vs {point_correct}/{len(x_val)} for the point classifier), so no "
                     f"radius of the grid keeps it; start lower (r0 = 0 always keeps it)")
-            return RadiusSearch(curve[-2][0], point_correct / len(x_val), tuple(curve), False,
-                                passes)
+            learned = curve[-2][0]
         k += 1

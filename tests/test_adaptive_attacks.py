@@ -271,7 +271,29 @@ def test_adaptive_quick_run_writes_its_outputs_and_resumes(mnist, tmp_path):
     stem = str(table)[:-len(".json")]
     for suffix in (".md", ".png", ".run.json"):
         assert os.path.exists(stem + suffix), suffix
-    assert json.loads(table.read_text())["cells"][0]["eps"] == 0.3
+    written = json.loads(table.read_text())["cells"]
+    assert sorted((c["classifier"], c["attack"], c["eps"]) for c in written) == sorted(
+        (c["classifier"], c["attack"], c["eps"]) for c in cells)
+    assert {c["eps"] for c in written if c["attack"] == "EOTPGD-Linf"} == {0.3}
     again = main(argv)          # every cell is recorded: read back, not attacked again
     assert [c["success_rate"] for c in again] == [c["success_rate"] for c in cells]
     assert all(c["wall_seconds_this_run"] < 30 for c in again)
+
+
+def test_adaptive_cells_of_several_runs_are_merged_each_with_its_image_count(tmp_path):
+    import json
+    from experiments.adaptive import merge_cells
+    path = tmp_path / "adaptive-r0.2.json"
+
+    def cell(classifier, goal, eps, images, sr):
+        return {"classifier": classifier, "attack": "EOTPGD-Linf", "goal": goal, "eps": eps,
+                "images": images, "success_rate": sr}
+
+    first = [cell("region", "untargeted", 0.2, 100, 0.5), cell("point", "untargeted", 0.1, 100, 0.2)]
+    path.write_text(json.dumps({"radius": 0.2, "cells": merge_cells(str(path), first)}))
+    second = [cell("region", "targeted", 0.2, 20, 0.1), cell("region", "untargeted", 0.2, 100, 0.6)]
+    merged = merge_cells(str(path), second)
+    assert [(c["classifier"], c["goal"], c["eps"], c["images"], c["success_rate"])
+            for c in merged] == [("region", "targeted", 0.2, 20, 0.1),
+                                 ("point", "untargeted", 0.1, 100, 0.2),
+                                 ("region", "untargeted", 0.2, 100, 0.6)]

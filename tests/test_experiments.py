@@ -248,3 +248,48 @@ def test_a_part_imports_no_other_part():
                 continue
             imported = {n.split(".")[1] for n in names if n.startswith("experiments.")}
             assert not imported & (set(PARTS) - {part}), (part, imported & set(PARTS))
+
+
+def test_quick_tables_judge_the_region_rows_at_the_paper_radius_too(quick_run):
+    """Issue 12 item 5: at the learned r, Tables 4-6 also judge the point classifier's
+    records with the same RC (m, seed, early stop) at the paper's r; a run at the
+    paper's r has one region-based row."""
+    import dataclasses
+
+    from experiments import protocol, table4
+    from experiments.context import Experiment
+    from experiments.tables import load
+    from rc_keras import RegionClassifier
+    from rc_keras.radius import PAPER_RADIUS, region_radius
+
+    out = quick_run[0]
+    learned, paper = region_radius("mnist")[0], PAPER_RADIUS["mnist"]
+    assert learned != paper
+    for part in ("table4", "table5", "table6"):
+        data = load(out, part)
+        assert set(data["region-paper"]) == set(data["region"]) == set(data["point"]), part
+        assert {c["radius"] for c in data["region"].values()} == {learned}, part
+        assert {c["radius"] for c in data["region-paper"].values()} == {paper}, part
+        assert all("radius" not in c for c in data["point"].values()), part
+        rows = [line.split(" | ")[0] for line in open(os.path.join(out, f"{part}.md"))
+                if line.startswith("| Region-based")]
+        assert rows == [f"| Region-based (r = {learned:g}, learned)",
+                        f"| Region-based (r = {paper:g}, paper)"], part
+    # One cell recomputed from the records with an RC of its own at the paper's r.
+    profile = dataclasses.replace(protocol.PROFILES["quick"], **TINY_PROFILE)
+    experiment = Experiment("mnist", profile, out=out, log=lambda _: None, radius="paper")
+    images = experiment.images
+    records = experiment.records("point", "CW-L2")
+    result, targets = records.result(images), records.labels(images)
+    rc = RegionClassifier(experiment.models["point"], paper, profile.num_samples,
+                          seed=profile.rc_seed, early_stop=True)
+    hit = result.success & (rc.predict_labels(result.adversarial) == targets)
+    table = load(out, "table4")
+    assert table["region-paper"]["T-CW-L2"]["sr"] == pytest.approx(100 * hit.mean())
+    if hit.any():
+        assert table["region-paper"]["T-CW-L2"]["noise"] == pytest.approx(result.l2[hit].mean())
+    # At the paper's r the run's own RC is the paper's: no second row, the same numbers.
+    assert experiment.region_radii == {"region": paper}
+    measured = table4.measure(experiment)
+    assert "region-paper" not in measured
+    assert measured["region"] == table["region-paper"]

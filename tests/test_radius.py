@@ -11,22 +11,12 @@ import rc_keras.search
 from models.store import ConfigMismatch
 from rc_keras import learn_radius
 from rc_keras.radius import learned_radius_path, main, region_radius
-from toy_models import constant_model, mean_threshold_model
-
-
-def _toy():
-    """64-pixel images, class 1 iff the mean pixel > 0.225; a flat 0.2 image (class 0)
-    and a flat 0.8 image (class 1). The 0.2 image's box is [0, 0.2 + r] once r > 0.2,
-    whose mean (0.2 + r) / 2 crosses 0.225 at r = 0.25: RC gets it right for r <= 0.2
-    and wrong for r >= 0.3 (the sample mean of 64 pixels is within 0.02 of the box mean)."""
-    model = mean_threshold_model((8, 8, 1), 0.225)
-    x = np.stack([np.full((8, 8, 1), 0.2), np.full((8, 8, 1), 0.8)]).astype(np.float32)
-    return model, x, np.array([0, 1])
+from toy_models import constant_model, mean_threshold_problem
 
 
 @pytest.mark.parametrize("early_stop", [True, False])
 def test_learn_radius_returns_the_last_radius_that_keeps_accuracy(early_stop):
-    model, x, y = _toy()
+    model, x, y = mean_threshold_problem()
     result = learn_radius(model, x, y, r0=0.0, step=0.1, num_samples=200, early_stop=early_stop)
     assert result.radius == pytest.approx(0.2)
     assert result.point_accuracy == 1.0
@@ -36,8 +26,19 @@ def test_learn_radius_returns_the_last_radius_that_keeps_accuracy(early_stop):
     assert result.forward_passes > 0
 
 
+def test_curve_to_extends_the_curve_but_not_the_learned_radius():
+    model, x, y = mean_threshold_problem()
+    result = learn_radius(model, x, y, step=0.1, num_samples=200, curve_to=0.5)
+    assert result.radius == pytest.approx(0.2) and not result.reached_max_radius
+    assert [r for r, _ in result.curve] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    assert [a for _, a in result.curve][:4] == [1.0, 1.0, 1.0, 0.5]
+    capped = learn_radius(model, x, y, step=0.1, num_samples=200, curve_to=0.5, max_radius=0.4)
+    assert capped.radius == pytest.approx(0.2)
+    assert [r for r, _ in capped.curve] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+
+
 def test_learn_radius_stops_at_max_radius_and_resumes():
-    model, x, y = _toy()
+    model, x, y = mean_threshold_problem()
     seen = []
     result = learn_radius(model, x, y, step=0.1, num_samples=50, max_radius=0.2,
                           on_radius=seen.append)
@@ -50,7 +51,7 @@ def test_learn_radius_stops_at_max_radius_and_resumes():
 
 
 def test_learn_radius_rejects_bad_arguments():
-    model, x, y = _toy()
+    model, x, y = mean_threshold_problem()
     with pytest.raises(ValueError, match="step"):
         learn_radius(model, x, y, step=0.0)
     with pytest.raises(ValueError, match="y_val"):

@@ -20,7 +20,7 @@ import rc_keras.benchmark
 import rc_keras.radius
 from rc_keras import RegionClassifier, learn_radius
 from rc_keras.search import radius_key
-from test_radius import _toy
+from toy_models import mean_threshold_problem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,7 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ---- item 5: Algorithm 1 returns only radii it evaluated ------------------------------------
 
 def test_learned_radius_is_always_one_the_search_evaluated():
-    model, x, y = _toy()  # RC keeps the accuracy for r <= 0.2 and loses it for r >= 0.3
+    # RC keeps the accuracy for r <= 0.2 and loses it for r >= 0.3
+    model, x, y = mean_threshold_problem()
     result = learn_radius(model, x, y, r0=0.1, step=0.25, num_samples=100)
     radii = [r for r, _ in result.curve]
     assert radii == pytest.approx([0.1, 0.35]) and result.radius == pytest.approx(0.1)
@@ -44,7 +45,7 @@ def test_learned_radius_is_always_one_the_search_evaluated():
     ({"step": 1e-13}, "step must be >= 1e-10"),  # used to loop "forever" at r = 0
 ], ids=["r0-negative", "r0-nan", "step-inf", "max_radius-nan", "step-1e-13"])
 def test_learn_radius_rejects_bad_grids(kwargs, message):
-    model, x, y = _toy()
+    model, x, y = mean_threshold_problem()
     with pytest.raises(ValueError, match=message):
         learn_radius(model, x, y, num_samples=8, **kwargs)
 
@@ -52,7 +53,7 @@ def test_learn_radius_rejects_bad_grids(kwargs, message):
 def test_tiny_steps_evaluate_every_radius_under_its_own_key():
     """A resumable run keys its records by radius_key: with step 1e-7 the keys used to
     round to "0.000000", so 13 of 16 radii were "resumed" from r = 0's record."""
-    model, x, y = _toy()
+    model, x, y = mean_threshold_problem()
     done, computed = {}, []
 
     def record(step):  # what the radius CLI does with each new radius
@@ -94,7 +95,8 @@ TYPED_FLAGS = {  # main: (the flags it needs, {type: its flags of that type})
     experiments.table3.main: ("--dataset mnist", {"int>=1": "--images"}),
     experiments.baselines.main: ("--dataset mnist --defence advtrained",
                                  {"int>=1": "--epochs --train-limit --chunk-size"}),
-    cw_attacks.benchmark.main: ("", {"int>=1": "--examples --single"}),
+    cw_attacks.benchmark.main: ("", {"int>=1": "--examples --single --images --batch-size "
+                                               "--max-iterations --images-per-call"}),
 }
 BAD_FLAGS = [(main, f"{needed} {flag} {value}", f"argument {flag}: expected {EXPECTED[kind]}")
              for main, (needed, typed) in TYPED_FLAGS.items()
