@@ -111,7 +111,9 @@ def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, 
         curve_to: optional radius up to which the grid is evaluated even
             after the search has stopped (Figure 4's curve beyond the learned
             r; at most ``max_radius``); the learned r is the same with or
-            without it.
+            without it. Radii of ``done`` that follow the curve's end join
+            it too (they cost nothing), so a resumed run draws every radius
+            an earlier run measured.
 
     Returns:
         A `RadiusSearch` whose radius is one the search evaluated: the grid
@@ -149,7 +151,8 @@ def learn_radius(base_model, x_val, y_val, r0=0.0, step=0.01, num_samples=1000, 
     curve_to = -1.0 if curve_to is None else float(curve_to)
     while True:
         radius = grid_radius(r0, step, k)
-        if radius > max_radius + 1e-9 or (learned is not None and radius > curve_to + 1e-9):
+        beyond_curve = radius > curve_to + 1e-9 and radius_key(radius) not in done
+        if radius > max_radius + 1e-9 or (learned is not None and beyond_curve):
             reached = learned is None
             return RadiusSearch(curve[-1][0] if reached else learned,
                                 point_correct / len(x_val), tuple(curve), reached, passes)

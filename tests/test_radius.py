@@ -37,6 +37,20 @@ def test_curve_to_extends_the_curve_but_not_the_learned_radius():
     assert [r for r, _ in capped.curve] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
 
 
+def test_a_resumed_search_keeps_the_curve_an_earlier_run_measured():
+    model, x, y = mean_threshold_problem()
+    seen = []
+    first = learn_radius(model, x, y, step=0.1, num_samples=200, curve_to=0.5,
+                         on_radius=seen.append)
+    done = {rc_keras.search.radius_key(s["radius"]): s for s in seen}
+    again = learn_radius(model, x, y, step=0.1, num_samples=200, done=done,
+                         on_radius=lambda record: pytest.fail("nothing should be recomputed"))
+    assert again.curve == first.curve and again.radius == pytest.approx(0.2)
+    del done[rc_keras.search.radius_key(0.4)]    # a gap ends the free extension
+    assert [r for r, _ in learn_radius(model, x, y, step=0.1, num_samples=200,
+                                       done=done).curve] == pytest.approx([0, 0.1, 0.2, 0.3])
+
+
 def test_learn_radius_stops_at_max_radius_and_resumes():
     model, x, y = mean_threshold_problem()
     seen = []
