@@ -50,19 +50,36 @@ def weights_sha256(model):
     return digest.hexdigest()
 
 
-def write_json(path, obj):
-    """Write ``obj`` as indented JSON, atomically (a reader never sees half a file).
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()   # read once: os.umask can only be read by setting it
+
+
+def write_atomically(path, write, binary=False):
+    """Write ``path`` through ``write(file)`` atomically (a reader never sees half a file).
 
     The temporary file has a unique name in the target directory, so two
-    writers of the same path never collide; the last rename wins.
+    writers of the same path never collide; the last rename wins. The file
+    gets the permissions a plain ``open(path, "w")`` would give it (0666
+    less the umask), not `tempfile.mkstemp`'s private 0600.
     """
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
                                dir=os.path.dirname(path) or ".")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON, atomically (`write_atomically`)."""
+    write_atomically(path, lambda f: json.dump(obj, f, indent=2))

@@ -39,11 +39,10 @@ import fcntl
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 
-from models.records import run_record, write_json
+from models.records import run_record, write_atomically, write_json
 
 __all__ = ["ConfigMismatch", "RecordStore", "check_config", "check_or_write_config",
            "config_differences", "save_npz"]
@@ -123,17 +122,8 @@ def check_or_write_config(path, config, seed=None, data_record=None, keys=None):
 
 
 def save_npz(path, **arrays):
-    """Write ``arrays`` to ``path`` (.npz, compressed) atomically, under a unique temporary name."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    """Write ``arrays`` to ``path`` (.npz, compressed) atomically (`write_atomically`)."""
+    write_atomically(path, lambda f: np.savez_compressed(f, **arrays), binary=True)
 
 
 class RecordStore:

@@ -109,3 +109,18 @@ def test_two_processes_on_one_store_neither_corrupt_nor_duplicate(tmp_path):
     for k in range(keys):
         assert store.arrays(f"key-{k}")["x"][0, 0] == k
     assert not [name for name in os.listdir(tmp_path / "run") if name.endswith(".tmp")]
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    from models.records import write_json
+    from models.store import save_npz
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    expected = plain.stat().st_mode & 0o777
+    write_json(str(tmp_path / "record.json"), {"a": 1})
+    save_npz(str(tmp_path / "arrays.npz"), x=np.arange(3))
+    assert (tmp_path / "record.json").stat().st_mode & 0o777 == expected
+    assert (tmp_path / "arrays.npz").stat().st_mode & 0o777 == expected
+    assert json.loads((tmp_path / "record.json").read_text()) == {"a": 1}
+    assert np.load(tmp_path / "arrays.npz")["x"].tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arrays.npz", "plain.txt", "record.json"]
