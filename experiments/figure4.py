@@ -44,7 +44,10 @@ def run(experiment):
         f"learned r = {result.radius:.2f} (paper: {paper}). RC accuracy stays at or above "
         f"the point accuracy for r in [{min(flat):.2f}, {max(flat):.2f}] "
         f"({passes:,} forward passes of the base model over the whole search).",
-        "" if profile.radius_images else f"The other parts use this radius ({learned})."]) + "\n"
+        "" if profile.radius_images else
+        f"The other parts use this radius ({learned})." if experiment.radius == result.radius else
+        f"The other parts of this run use r = {experiment.radius:g} ({experiment.radius_source})."
+    ]) + "\n"
     with open(os.path.join(experiment.out, "figure4.md"), "w") as f:
         f.write(markdown)
     experiment.write_run_record("figure4", {"radius_dir": out}, time.time() - began)

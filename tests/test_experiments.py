@@ -293,3 +293,27 @@ def test_quick_tables_judge_the_region_rows_at_the_paper_radius_too(quick_run):
     measured = table4.measure(experiment)
     assert "region-paper" not in measured
     assert measured["region"] == table["region-paper"]
+
+
+def test_figure4_names_the_radius_the_other_parts_use(tmp_path, monkeypatch, mnist):
+    """A paper-profile run at --radius paper must not claim its parts use the learned r."""
+    import dataclasses
+    from experiments import figure4, protocol
+    from experiments.context import Experiment
+    from rc_keras.search import RadiusSearch
+
+    def fake_search(dataset, out, **kwargs):   # Algorithm 1 on 5,000 images: not here
+        os.makedirs(out, exist_ok=True)
+        open(os.path.join(out, "figure4.png"), "wb").close()
+        return RadiusSearch(0.2, 0.99, ((0.0, 0.99), (0.1, 0.99), (0.2, 0.99), (0.21, 0.98)),
+                            False, 10), 10
+
+    monkeypatch.setattr(figure4.rc_radius, "run", fake_search)
+    monkeypatch.setattr(figure4, "RESULTS_DIR", str(tmp_path / "results"))
+    profile = dataclasses.replace(protocol.PROFILES["quick"], **{**TINY_PROFILE, "radius_images": 0})
+    for choice, claim in (("paper", "use r = 0.3 (the paper's value"),
+                          ("learned", "use this radius")):
+        out = tmp_path / choice
+        experiment = Experiment("mnist", profile, out=str(out), log=lambda _: None,
+                                radius=choice)
+        assert claim in figure4.run(experiment)
