@@ -36,6 +36,13 @@ def run(experiment):
     paper = f"r = {rc_radius.PAPER_RADIUS[experiment.dataset]:g}"
     flat = [r for r, a in result.curve if a >= result.point_accuracy]
     learned = os.path.relpath(rc_radius.learned_radius_path(experiment.dataset))
+    if profile.radius_images:   # the quick profile's own search: no other part uses it
+        used_by_parts = ""
+    elif experiment.radius == result.radius:
+        used_by_parts = f"The other parts use this radius ({learned})."
+    else:
+        used_by_parts = (f"The other parts of this run use r = {experiment.radius:g} "
+                         f"({experiment.radius_source}).")
     markdown = "\n".join([
         f"### Figure 4 ({experiment.dataset}): RC validation accuracy versus r", "",
         "![Figure 4](figure4.png)", "",
@@ -44,10 +51,7 @@ def run(experiment):
         f"learned r = {result.radius:.2f} (paper: {paper}). RC accuracy stays at or above "
         f"the point accuracy for r in [{min(flat):.2f}, {max(flat):.2f}] "
         f"({passes:,} forward passes of the base model over the whole search).",
-        "" if profile.radius_images else
-        f"The other parts use this radius ({learned})." if experiment.radius == result.radius else
-        f"The other parts of this run use r = {experiment.radius:g} ({experiment.radius_source})."
-    ]) + "\n"
+        used_by_parts]) + "\n"
     with open(os.path.join(experiment.out, "figure4.md"), "w") as f:
         f.write(markdown)
     experiment.write_run_record("figure4", {"radius_dir": out}, time.time() - began)
