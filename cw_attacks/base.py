@@ -8,9 +8,11 @@ hyper-parameters, and called as ``attack.attack(x, labels) -> AttackResult``:
   else the true labels (success is then any other prediction).
 
 The class attributes say what an attack is: ``norm`` ("l0", "l2" or "linf",
-the noise it minimises or bounds; the norm its results are compared in) and
+the noise it minimises or bounds; the norm its results are compared in),
 ``can_target`` / ``can_untarget`` (which of the two goals it supports; an
-untargeted-only attack such as DeepFool says ``can_target = False``). The
+untargeted-only attack such as DeepFool says ``can_target = False``) and
+``results_depend_on_batch_size`` (False unless the attack draws randomness
+per batch: then ``batch_size`` changes results, not only speed). The
 goal defaults to targeted where the attack can target, else untargeted, so
 ``DeepFool(model)`` and ``CarliniL2(model)`` both build; asking for a goal the
 attack lacks is a ValueError.
@@ -146,6 +148,10 @@ class Attack:
     norm = None
     can_target = True
     can_untarget = True
+    # False: batch_size only changes speed (each example's result is computed from
+    # it alone), so campaign records resume at another batch size. True for attacks
+    # whose randomness is drawn per batch.
+    results_depend_on_batch_size = False
 
     def __init__(self, model, *, targeted=None, batch_size=DEFAULT_BATCH_SIZE):
         if self.norm not in NORMS:

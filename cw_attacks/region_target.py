@@ -78,6 +78,9 @@ class RegionAware:
     """
 
     region = None
+    # Their noise (EOT samples, random starts, noise vectors) is drawn per batch
+    # or shared by the examples running together.
+    results_depend_on_batch_size = True
 
     def _check_model(self, model):
         if is_region_classifier(model):

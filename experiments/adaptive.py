@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from cw_attacks.registry import build, get_entry
+from cw_attacks.registry import get_entry
 from experiments.attack_records import AttackRecords
 from experiments.cli import experiment_from, parser, progress
 from experiments.context import records_key
@@ -61,7 +61,7 @@ PARTS = ("curves", "minimal")
 GOALS = ("untargeted", "targeted")
 CLASSIFIERS = ("point", "region")
 ATTACK_SEED = 1
-IMAGES_PER_CALL = 20
+IMAGES_PER_CALL = 20   # images per stream, unless --images-per-call says otherwise
 
 
 def choices(allowed, kind=str):
@@ -111,12 +111,11 @@ class AdaptiveRun:
         e = self.experiment
         model = e.region if classifier == "region" else e.models["point"]
         overrides = {"seed": ATTACK_SEED} if eps is None else {"seed": ATTACK_SEED, "eps": eps}
-        attack = build(attack_name, model, e.profile.attack_settings,
-                       targeted=goal == "targeted", **overrides)
+        attack = e.build_attack(attack_name, model, goal == "targeted", **overrides)
         name = cell_name(attack_name, goal, eps)
         records = self.records(classifier, name)
         began = time.time()
-        per_call = min(IMAGES_PER_CALL, len(e.images))
+        per_call = min(e.profile.images_per_call, len(e.images))
         share = e.share(e.images, records_key(classifier, name),
                         per_call)   # every image unless the run is sharded
         if not len(share):
@@ -256,6 +255,8 @@ def main(argv=None):
                        help=f"{norm} budgets of the curves, comma-separated (default: the "
                             "profile's grid)")
     args = p.parse_args(argv)
+    if args.images_per_call is None:
+        args.images_per_call = IMAGES_PER_CALL
     began = time.time()
     experiment = experiment_from(args)
     run = AdaptiveRun(experiment)

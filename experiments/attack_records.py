@@ -26,7 +26,9 @@ images (shards) to avoid redoing work.
 
 Records are tied to what made them: attacking with other parameters, other
 weights (even of the same architecture) or other data is refused with a
-`models.store.ConfigMismatch` naming what changed; reading records
+`models.store.ConfigMismatch` naming what changed (a batch size that only
+changes speed, `Attack.results_depend_on_batch_size` False, may change:
+a campaign begun on a CPU resumes with a GPU's larger batch); reading records
 (`result`) for a model checks the weights and data they were made on
 (`check_made_on`). To keep both, use another results directory.
 """
@@ -50,6 +52,15 @@ def _key(index):
 def records_config(attack, data_record):
     """The config of a records file: `attack_config` plus the sha256 of the test data."""
     return {**attack_config(attack), "data_sha256": (data_record or {}).get("sha256")}
+
+
+def identity_keys(attack, config):
+    """The keys of ``config`` that records must agree on to be resumed: all of them, or
+    all but ``batch_size`` for an attack whose ``results_depend_on_batch_size`` is False
+    (the first run's batch size stays in the run record, for provenance)."""
+    if getattr(attack, "results_depend_on_batch_size", True):
+        return None
+    return [key for key in config if key != "batch_size"]
 
 
 def example_stream(attack, x, labels):
@@ -120,8 +131,9 @@ class AttackRecords:
         Returns:
             `AttackResult` of all ``indices`` in order (9 rows per image if targeted).
         """
-        self.store = RecordStore(self.directory, self.name, records_config(attack, data_record),
-                                 seed, data_record)
+        config = records_config(attack, data_record)
+        self.store = RecordStore(self.directory, self.name, config, seed, data_record,
+                                 keys=identity_keys(attack, config))
         todo = [int(i) for i in indices if not self.done(i)]
         step = images_per_call or max(1, len(todo))
         progress = _Progress(self.name, len(indices), len(indices) - len(todo), log)

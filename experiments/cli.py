@@ -63,15 +63,31 @@ def parser(description, shard=True):
                        help="K/N: attack (or certify) only shard K of N of the images "
                             "(1 <= K <= N) and write no outputs; when all N shards are done, "
                             "a run with --attacked none and no --shard writes them")
+        p.add_argument("--batch-size", type=positive_int,
+                       help="examples each attack keeps in flight (default: the attack's, "
+                            "100 for the CW attacks); speed only: records resume at another "
+                            "batch size. On a GPU, raise it with --images-per-call")
+        p.add_argument("--images-per-call", type=positive_int,
+                       help="images each attack streams at once, 9 examples each (default: "
+                            "the profile's, 25 in the paper profile); every shard of one "
+                            "campaign must use the same")
     return p
+
+
+def profile_from(args):
+    """The `Profile` of the parsed options: --profile and --images, changed by --attacked,
+    --batch-size and --images-per-call where given."""
+    profile = get_profile(args.profile, args.images)
+    for option in ("attacked", "batch_size", "images_per_call"):
+        if getattr(args, option, None) is not None:
+            profile = dataclasses.replace(profile, **{option: getattr(args, option)})
+    return profile
 
 
 def experiment_from(args, log=progress):
     """The `Experiment` the parsed options describe; the results directory is checked
     writable (and created) before anything is loaded."""
-    profile = get_profile(args.profile, args.images)
-    if args.attacked is not None:
-        profile = dataclasses.replace(profile, attacked=args.attacked)
+    profile = profile_from(args)
     shard = getattr(args, "shard", None)
     if shard is not None and not profile.attacked:
         raise ValueError(f"--shard {shard} with --attacked none: a shard only attacks; "

@@ -208,8 +208,7 @@ class Experiment:
             return records.result(images)
         share = self.share(images, records_key(classifier, records.name))
         if len(share):
-            attack = build(name, self.models[classifier], self.profile.attack_settings,
-                           targeted=targeted, **overrides)
+            attack = self.build_attack(name, self.models[classifier], targeted, **overrides)
             result = records.run(
                 attack, self.data.x_test, self.data.y_test, share, targeted=targeted,
                 images_per_call=self.profile.images_per_call, seed=IMAGE_SEED,
@@ -220,6 +219,13 @@ class Experiment:
                              f"they are other shards' than this run's {self.shard}; build "
                              "the report once every shard has finished")
         return records.result(images)
+
+    def build_attack(self, name, model, targeted, **overrides):
+        """Attack ``name`` (cw_attacks.registry) on ``model`` with the profile's settings
+        and batch size, updated by ``overrides``."""
+        if self.profile.batch_size is not None:
+            overrides = {"batch_size": self.profile.batch_size, **overrides}
+        return build(name, model, self.profile.attack_settings, targeted=targeted, **overrides)
 
     def _check_recorded(self, records, classifier, images, why):
         """`NotRecorded` naming the first of ``images`` without records, and ``why``."""

@@ -66,6 +66,9 @@ class Profile:
     # continuous batch; each image recorded when its examples finish), and a run
     # stopped early leaves every attack on the same images to within one step.
     images_per_call: int = 25
+    # Examples in flight per attack (None: each attack's default). Changes speed only
+    # (records resume at another; cw_attacks.base.Attack.results_depend_on_batch_size).
+    batch_size: int = None
     attacked: tuple = ("point", "advtrained", "distilled")  # point classifiers attacked
     confidences: tuple = (0, 5, 10, 20, 30, 40)     # k of Figures 6 and 7 (T-CA-L2: all)
     alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # Figure 8

@@ -1,12 +1,17 @@
 """The experiment protocol, its resumable records, the tables and the quick reproduction."""
 import json
 import os
+import types
 
 import numpy as np
 import pytest
 
+from cw_attacks.l2 import CarliniL2
+from cw_attacks.registry import ATTACKS
 from cw_attacks.result import AttackResult
 from experiments.attack_records import AttackRecords
+from experiments.cli import parser, profile_from
+from experiments.context import Experiment
 from experiments.paper_values import TABLE4, TABLE4_COLUMNS, paper_cells
 from experiments.protocol import get_profile, select_images, targeted_examples
 from experiments.tables import cell, render, sample_sizes
@@ -80,6 +85,52 @@ def test_attack_records_resume_and_grow_without_redoing(tmp_path, tiny_cnn, rng)
         again.result([5])
     with pytest.raises(ConfigMismatch, match="shift: recorded 0.1, now 0.2"):
         again.run(ShiftAttack(tiny_cnn, shift=0.2), x_test, y_test, [4], log=lambda _: None)
+
+
+def test_records_resume_at_another_batch_size_unless_it_changes_results(tmp_path, tiny_cnn,
+                                                                        rng):
+    """A campaign begun at one batch size (a CPU's) resumes at another (a GPU's); an attack
+    that draws its randomness per batch is refused, as for any other setting."""
+    x_test = rng.uniform(0, 1, (4, 8, 8, 1)).astype(np.float32)
+    settings = dict(binary_search_steps=1, max_iterations=3)
+    quiet = dict(log=lambda _: None)
+    records = AttackRecords(str(tmp_path), "cw")
+    records.run(CarliniL2(tiny_cnn, batch_size=4, **settings), x_test, np.arange(4), [0], **quiet)
+    grown = records.run(CarliniL2(tiny_cnn, batch_size=9, **settings), x_test, np.arange(4),
+                        [0, 1], **quiet)
+    assert len(grown) == 18 and records.store.run["config"]["batch_size"] == 4
+    with pytest.raises(ConfigMismatch, match="max_iterations: recorded 3, now 4"):
+        records.run(CarliniL2(tiny_cnn, batch_size=9, binary_search_steps=1, max_iterations=4),
+                    x_test, np.arange(4), [0, 1, 2], **quiet)
+
+    class PerBatchNoise(CarliniL2):
+        results_depend_on_batch_size = True
+
+    noisy = AttackRecords(str(tmp_path), "noisy")
+    noisy.run(PerBatchNoise(tiny_cnn, batch_size=4, **settings), x_test, np.arange(4), [0],
+              **quiet)
+    with pytest.raises(ConfigMismatch, match="batch_size: recorded 4, now 9"):
+        noisy.run(PerBatchNoise(tiny_cnn, batch_size=9, **settings), x_test, np.arange(4),
+                  [0, 1], **quiet)
+    # The adaptive attacks draw noise per batch; the paper's attacks do not.
+    assert all(ATTACKS[name].cls.results_depend_on_batch_size
+               for name in ("EOTPGD-Linf", "OptMargin", "EOT-CW-L2"))
+    assert not any(ATTACKS[name].cls.results_depend_on_batch_size
+                   for name in ("CW-L2", "CW-L0", "CW-Linf", "FGSM", "IGSM", "JSMA", "DeepFool"))
+
+
+def test_batch_size_and_images_per_call_options_reach_the_profile_and_the_attacks(tiny_cnn):
+    args = parser("test").parse_args(["--profile", "paper", "--images", "40", "--batch-size",
+                                      "900", "--images-per-call", "100"])
+    profile = profile_from(args)
+    assert (profile.images, profile.batch_size, profile.images_per_call) == (40, 900, 100)
+    default = profile_from(parser("test").parse_args(["--profile", "paper"]))
+    assert (default.batch_size, default.images_per_call) == (None, 25)
+    experiment = types.SimpleNamespace(profile=profile)   # build_attack reads only the profile
+    assert Experiment.build_attack(experiment, "CW-L2", tiny_cnn, True).batch_size == 900
+    assert Experiment.build_attack(experiment, "JSMA", tiny_cnn, True, batch_size=3).batch_size == 3
+    experiment.profile = default
+    assert Experiment.build_attack(experiment, "JSMA", tiny_cnn, True).batch_size == 16
 
 
 def test_attack_records_are_tied_to_the_weights_and_data(tmp_path, tiny_cnn, rng):

@@ -92,7 +92,8 @@ TYPED_FLAGS = {  # main: (the flags it needs, {type: its flags of that type})
         "int>=0": "--seed", "float>0": "--step", "float>=0": "--r0 --max-radius --error-bound"}),
     rc_keras.benchmark.main: ("", {"int>=1": "--chunk-size --num-samples --repeats --test-images",
                                    "float>=0": "--radius"}),
-    experiments.table3.main: ("--dataset mnist", {"int>=1": "--images"}),
+    experiments.table3.main: ("--dataset mnist", {"int>=1": "--images --batch-size "
+                                                            "--images-per-call"}),
     experiments.baselines.main: ("--dataset mnist --defence advtrained",
                                  {"int>=1": "--epochs --train-limit --chunk-size"}),
     cw_attacks.benchmark.main: ("", {"int>=1": "--examples --single --images --batch-size "
