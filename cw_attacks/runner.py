@@ -16,7 +16,9 @@ point loses at most the chunk in progress; running the same command again
 loads the finished chunks and attacks only the others, and a second process
 on the same directory waits for the chunk in progress and skips it. A run
 directory recorded with a different attack, parameters, weights or inputs
-is refused (`models.store.ConfigMismatch`, naming what changed).
+is refused (`models.store.ConfigMismatch`, naming what changed); a batch
+size that only changes speed (`identity_keys`) may change, so a run begun
+on a CPU resumes with a GPU's larger batch.
 """
 import hashlib
 import time
@@ -47,6 +49,15 @@ def attack_config(attack):
     return config
 
 
+def identity_keys(attack, config):
+    """The keys of ``config`` that a run must agree on to be resumed: all of them (None),
+    or all but ``batch_size`` for an attack whose ``results_depend_on_batch_size`` is
+    False (the first run's batch size stays in the run record, for provenance)."""
+    if getattr(attack, "results_depend_on_batch_size", True):
+        return None
+    return [key for key in config if key != "batch_size"]
+
+
 def run_chunked(attack, x, labels, out_dir, chunk_size=100, seed=None, data_record=None,
                 log=print):
     """Run ``attack`` over (x, labels) chunk by chunk, resuming a previous run in ``out_dir``.
@@ -70,10 +81,10 @@ def run_chunked(attack, x, labels, out_dir, chunk_size=100, seed=None, data_reco
     if labels.shape != (len(x),) or int(chunk_size) != chunk_size or chunk_size < 1:
         raise ValueError(f"labels must have shape ({len(x)},) and chunk_size must be a positive "
                          f"integer, got {labels.shape} and {chunk_size!r}")
-    config = {"attack": attack_config(attack), "chunk_size": int(chunk_size),
-              "num_examples": len(x),
+    config = {**attack_config(attack), "chunk_size": int(chunk_size), "num_examples": len(x),
               "inputs_sha256": hashlib.sha256(x.tobytes() + labels.tobytes()).hexdigest()}
-    store = RecordStore(out_dir, "chunks", config, seed, data_record)
+    store = RecordStore(out_dir, "chunks", config, seed, data_record,
+                        keys=identity_keys(attack, config))
 
     starts = range(0, len(x), chunk_size)
     parts, attacked, seconds = [], 0, 0.0
@@ -93,7 +104,7 @@ def run_chunked(attack, x, labels, out_dir, chunk_size=100, seed=None, data_reco
         attacked, seconds = attacked + stop - start, seconds + elapsed
         rate = attacked / seconds if seconds else float("inf")
         success = np.concatenate([part.success for part in parts])
-        log(f"{config['attack']['attack']}: chunk {number + 1}/{len(starts)}, "
+        log(f"{config['attack']}: chunk {number + 1}/{len(starts)}, "
             f"{stop}/{len(x)} examples, {rate:.2f} examples/s, "
             f"ETA {_duration((len(x) - stop) / rate)}, SR so far {success.mean():.3f}")
     return AttackResult.concatenate(parts)

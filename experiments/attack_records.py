@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 from cw_attacks.result import AttackResult
-from cw_attacks.runner import attack_config
+from cw_attacks.runner import attack_config, identity_keys
 from experiments.protocol import targeted_examples
 from models.store import RecordStore
 
@@ -52,15 +52,6 @@ def _key(index):
 def records_config(attack, data_record):
     """The config of a records file: `attack_config` plus the sha256 of the test data."""
     return {**attack_config(attack), "data_sha256": (data_record or {}).get("sha256")}
-
-
-def identity_keys(attack, config):
-    """The keys of ``config`` that records must agree on to be resumed: all of them, or
-    all but ``batch_size`` for an attack whose ``results_depend_on_batch_size`` is False
-    (the first run's batch size stays in the run record, for provenance)."""
-    if getattr(attack, "results_depend_on_batch_size", True):
-        return None
-    return [key for key in config if key != "batch_size"]
 
 
 def example_stream(attack, x, labels):

@@ -62,8 +62,8 @@ def test_resume_skips_finished_chunks_and_returns_the_same_result(job, tmp_path,
 
     with open(run / "chunks.json") as f:
         config = json.load(f)["config"]
-    assert config["attack"]["attack"] == "FGSM" and config["attack"]["eps_grid"] == [0.1, 0.3, 1.0]
-    assert config["attack"]["model_sha256"] == weights_sha256(attack.model)
+    assert config["attack"] == "FGSM" and config["eps_grid"] == [0.1, 0.3, 1.0]
+    assert config["model_sha256"] == weights_sha256(attack.model)
     assert sorted(os.listdir(run)) == ["chunks", "chunks.json", "chunks.jsonl"]
     assert sorted(os.listdir(run / "chunks")) == ["chunk-00000.npz", "chunk-00001.npz"]
 
@@ -85,8 +85,27 @@ def test_other_weights_of_the_same_architecture_are_refused(job, tmp_path):
     other.set_weights([w + 0.01 for w in attack.model.get_weights()])
     assert other.name == attack.model.name and other.count_params() == attack.model.count_params()
     retrained = FGSM(other, eps_grid=(0.1, 0.3, 1.0), bisection_steps=2)
-    with pytest.raises(ConfigMismatch, match="attack.model_sha256: recorded"):
+    with pytest.raises(ConfigMismatch, match="model_sha256: recorded"):
         run_chunked(retrained, x[:2], targets[:2], tmp_path, chunk_size=2)
+
+
+def test_a_run_resumes_at_another_batch_size_when_that_only_changes_speed(job, tmp_path,
+                                                                        monkeypatch):
+    """A chunked run begun at one batch size (a CPU's) resumes at another (a GPU's); for an
+    attack whose results depend on the batch size, the other batch size is refused."""
+    attack, x, targets = job
+    attack.batch_size = 2
+    whole = run_chunked(attack, x, targets, tmp_path / "run", chunk_size=3, log=lambda line: None)
+    attack.batch_size = 5
+    calls = _count_calls(monkeypatch, attack)
+    _assert_same(run_chunked(attack, x, targets, tmp_path / "run", chunk_size=3), whole)
+    assert calls == []
+    with open(tmp_path / "run" / "chunks.json") as f:
+        assert json.load(f)["config"]["batch_size"] == 2     # the first run's, for provenance
+
+    monkeypatch.setattr(type(attack), "results_depend_on_batch_size", True)
+    with pytest.raises(ConfigMismatch, match="batch_size: recorded 2, now 5"):
+        run_chunked(attack, x, targets, tmp_path / "run", chunk_size=3)
 
 
 def test_bad_arguments_are_refused(job, tmp_path):
