@@ -56,7 +56,8 @@ def write_report(dataset, profile, out=None):
              "project; the paper's value is beside it in parentheses.", "",
              f"- Benign sample: {len(images)} test images drawn at random among those the "
              f"point classifier gets right (seed {IMAGE_SEED}; the paper uses 100), each with "
-             "its 9 wrong targets (the parts beyond the paper state their own samples).",
+             "its 9 wrong targets. A row or cell whose records cover fewer images says so "
+             "under its table; the parts beyond the paper state their own samples.",
              f"- Attack settings: {profile.attack_settings}; RC: r = {latest.get('radius')} "
              f"({latest.get('radius_source')}), m = {profile.num_samples}, early-stopped voting.",
              f"- Classifiers not available in this checkout: "
